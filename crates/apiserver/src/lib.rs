@@ -1,0 +1,1 @@
+//! minato-apiserver

@@ -1,0 +1,137 @@
+//! How each list of the built-in types merges.
+//!
+//! Upstream records this on the Go types (`patchStrategy`/`patchMergeKey` for strategic merge
+//! patch, `listType`/`listMapKeys` for server-side apply) and publishes it in OpenAPI. We have
+//! only the JSON, so the rules are keyed by the field path from the object's root, with array
+//! indices left out (`["spec", "template", "spec", "containers"]`). Where a field name means
+//! different things in different types (`ports`), the path and the kind decide.
+
+/// How a list merges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListType {
+    /// Replaced whole (the default for lists without a strategy).
+    Atomic,
+    /// A set of scalars, merged by value (e.g. `metadata.finalizers`).
+    Set,
+    /// A list of objects identified by these keys; the first is the strategic-merge-patch
+    /// merge key.
+    Map(Vec<&'static str>),
+}
+
+impl ListType {
+    /// The strategic-merge-patch merge key, for associative lists.
+    pub fn merge_key(&self) -> Option<&'static str> {
+        match self {
+            ListType::Map(keys) => keys.first().copied(),
+            _ => None,
+        }
+    }
+}
+
+const POD_CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralContainers"];
+
+fn inside_container(path: &[&str]) -> bool {
+    path.iter().any(|p| POD_CONTAINER_LISTS.contains(p))
+}
+
+/// The list type of the list at `path` in an object of `kind` (built-in kinds; custom
+/// resources pass their kind too but get [`ListType::Atomic`] unless their schema says
+/// otherwise, which the caller handles).
+pub fn list_type(kind: &str, path: &[&str]) -> ListType {
+    let Some((last, parents)) = path.split_last() else {
+        return ListType::Atomic;
+    };
+    let parent = parents.last().copied().unwrap_or("");
+    match *last {
+        "finalizers" if parent == "metadata" => ListType::Set,
+        "ownerReferences" if parent == "metadata" => ListType::Map(vec!["uid"]),
+        "managedFields" => ListType::Atomic,
+        "containers" | "initContainers" | "ephemeralContainers" if is_pod_spec(kind, parents) => {
+            ListType::Map(vec!["name"])
+        }
+        "volumes" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
+        "imagePullSecrets" => ListType::Map(vec!["name"]),
+        "hostAliases" => ListType::Map(vec!["ip"]),
+        "topologySpreadConstraints" => ListType::Map(vec!["topologyKey", "whenUnsatisfiable"]),
+        "schedulingGates" => ListType::Map(vec!["name"]),
+        "resourceClaims" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
+        "env" if inside_container(parents) => ListType::Map(vec!["name"]),
+        "volumeMounts" if inside_container(parents) => ListType::Map(vec!["mountPath"]),
+        "volumeDevices" if inside_container(parents) => ListType::Map(vec!["devicePath"]),
+        "resizePolicy" if inside_container(parents) => ListType::Atomic,
+        "ports" if inside_container(parents) => ListType::Map(vec!["containerPort", "protocol"]),
+        "ports" if (kind == "Service" && parents == ["spec"]) => {
+            ListType::Map(vec!["port", "protocol"])
+        }
+        "conditions" if parents.first() == Some(&"status") => ListType::Map(vec!["type"]),
+        "addresses" if kind == "Node" && parents == ["status"] => ListType::Map(vec!["type"]),
+        "podIPs" | "hostIPs" if parents == ["status"] => ListType::Map(vec!["ip"]),
+        "secrets" if kind == "ServiceAccount" && parents.is_empty() => {
+            ListType::Map(vec!["name"])
+        }
+        _ => ListType::Atomic,
+    }
+}
+
+/// True when `parents` ends at a PodSpec: a Pod's `spec`, or a `template.spec` at any depth
+/// (Deployment, Job, CronJob's `jobTemplate.spec.template.spec`, PodTemplate's `template.spec`).
+fn is_pod_spec(kind: &str, parents: &[&str]) -> bool {
+    match parents {
+        ["spec"] => kind == "Pod",
+        [.., "template", "spec"] => true,
+        _ => false,
+    }
+}
+
+/// Whether the elements of the list at `path` keep only the keys a patch names when it sets a
+/// member (`retainKeys`): the pod volume list's elements (so switching a volume's source from
+/// `emptyDir` to `configMap` removes the old source).
+pub fn retains_keys(kind: &str, path: &[&str]) -> bool {
+    matches!(path.split_last(), Some((&"volumes", parents)) if is_pod_spec(kind, parents))
+}
+
+/// Whether the object at `path` is a `retainKeys` struct (Deployment `spec.strategy`,
+/// Service? no: only the strategy-like unions upstream marks).
+pub fn struct_retains_keys(kind: &str, path: &[&str]) -> bool {
+    matches!(
+        (kind, path),
+        ("Deployment", ["spec", "strategy"]) | ("DaemonSet", ["spec", "updateStrategy"])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_depend_on_the_type() {
+        assert_eq!(
+            list_type("Deployment", &["spec", "template", "spec", "containers", "ports"]),
+            ListType::Map(vec!["containerPort", "protocol"])
+        );
+        assert_eq!(
+            list_type("Service", &["spec", "ports"]),
+            ListType::Map(vec!["port", "protocol"])
+        );
+        assert_eq!(list_type("EndpointSlice", &["ports"]), ListType::Atomic);
+    }
+
+    #[test]
+    fn pod_lists() {
+        assert_eq!(
+            list_type("Pod", &["spec", "containers"]).merge_key(),
+            Some("name")
+        );
+        assert_eq!(
+            list_type(
+                "CronJob",
+                &["spec", "jobTemplate", "spec", "template", "spec", "initContainers"]
+            )
+            .merge_key(),
+            Some("name")
+        );
+        assert_eq!(list_type("Pod", &["spec", "tolerations"]), ListType::Atomic);
+        assert_eq!(list_type("Pod", &["metadata", "finalizers"]), ListType::Set);
+        assert!(retains_keys("Deployment", &["spec", "template", "spec", "volumes"]));
+    }
+}
