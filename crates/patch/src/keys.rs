@@ -66,9 +66,7 @@ pub fn list_type(kind: &str, path: &[&str]) -> ListType {
         "conditions" if parents.first() == Some(&"status") => ListType::Map(vec!["type"]),
         "addresses" if kind == "Node" && parents == ["status"] => ListType::Map(vec!["type"]),
         "podIPs" | "hostIPs" if parents == ["status"] => ListType::Map(vec!["ip"]),
-        "secrets" if kind == "ServiceAccount" && parents.is_empty() => {
-            ListType::Map(vec!["name"])
-        }
+        "secrets" if kind == "ServiceAccount" && parents.is_empty() => ListType::Map(vec!["name"]),
         _ => ListType::Atomic,
     }
 }
@@ -106,7 +104,10 @@ mod tests {
     #[test]
     fn ports_depend_on_the_type() {
         assert_eq!(
-            list_type("Deployment", &["spec", "template", "spec", "containers", "ports"]),
+            list_type(
+                "Deployment",
+                &["spec", "template", "spec", "containers", "ports"]
+            ),
             ListType::Map(vec!["containerPort", "protocol"])
         );
         assert_eq!(
@@ -125,13 +126,23 @@ mod tests {
         assert_eq!(
             list_type(
                 "CronJob",
-                &["spec", "jobTemplate", "spec", "template", "spec", "initContainers"]
+                &[
+                    "spec",
+                    "jobTemplate",
+                    "spec",
+                    "template",
+                    "spec",
+                    "initContainers"
+                ]
             )
             .merge_key(),
             Some("name")
         );
         assert_eq!(list_type("Pod", &["spec", "tolerations"]), ListType::Atomic);
         assert_eq!(list_type("Pod", &["metadata", "finalizers"]), ListType::Set);
-        assert!(retains_keys("Deployment", &["spec", "template", "spec", "volumes"]));
+        assert!(retains_keys(
+            "Deployment",
+            &["spec", "template", "spec", "volumes"]
+        ));
     }
 }

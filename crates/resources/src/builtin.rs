@@ -31,7 +31,13 @@ struct Def {
     categories: &'static [&'static str],
     verbs: &'static [&'static str],
     /// `status`, `scale` or other subresources with their response kind.
-    subs: &'static [(&'static str, &'static str, &'static str, &'static str, &'static [&'static str])],
+    subs: &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+    )],
     storage: bool,
     persisted: bool,
 }
@@ -73,7 +79,13 @@ impl Def {
     }
     const fn subs(
         mut self,
-        s: &'static [(&'static str, &'static str, &'static str, &'static str, &'static [&'static str])],
+        s: &'static [(
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+        )],
     ) -> Self {
         self.subs = s;
         self
@@ -95,7 +107,9 @@ const SCALE: (&str, &str, &str, &str, &[&str]) =
 fn defs() -> Vec<Def> {
     vec![
         // core/v1
-        def("", "v1", "Binding", "bindings", true).verbs(CREATE_ONLY).virtual_kind(),
+        def("", "v1", "Binding", "bindings", true)
+            .verbs(CREATE_ONLY)
+            .virtual_kind(),
         def("", "v1", "ComponentStatus", "componentstatuses", false)
             .short(&["cs"])
             .verbs(GET_LIST)
@@ -106,48 +120,95 @@ fn defs() -> Vec<Def> {
         def("", "v1", "LimitRange", "limitranges", true).short(&["limits"]),
         def("", "v1", "Namespace", "namespaces", false)
             .short(&["ns"])
-            .verbs(&["create", "delete", "get", "list", "patch", "update", "watch"])
-            .subs(&[
-                ("finalize", "", "", "", &["update"]),
-                STATUS,
-            ]),
+            .verbs(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ])
+            .subs(&[("finalize", "", "", "", &["update"]), STATUS]),
         def("", "v1", "Node", "nodes", false).short(&["no"]).subs(&[
-            ("proxy", "", "", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"]),
+            (
+                "proxy",
+                "",
+                "",
+                "NodeProxyOptions",
+                &["create", "delete", "get", "patch", "update"],
+            ),
             STATUS,
         ]),
-        def("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true)
-            .short(&["pvc"])
-            .subs(&[STATUS]),
+        def(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+        )
+        .short(&["pvc"])
+        .subs(&[STATUS]),
         def("", "v1", "PersistentVolume", "persistentvolumes", false)
             .short(&["pv"])
             .subs(&[STATUS]),
-        def("", "v1", "Pod", "pods", true).short(&["po"]).all().subs(&[
-            ("attach", "", "", "PodAttachOptions", &["create", "get"]),
-            ("binding", "", "", "Binding", CREATE_ONLY),
-            ("ephemeralcontainers", "", "", "", STATUS_VERBS),
-            ("eviction", "policy", "v1", "Eviction", CREATE_ONLY),
-            ("exec", "", "", "PodExecOptions", &["create", "get"]),
-            ("log", "", "", "", &["get"]),
-            ("portforward", "", "", "PodPortForwardOptions", &["create", "get"]),
-            ("proxy", "", "", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]),
-            STATUS,
-        ]),
-        def("", "v1", "PodTemplate", "podtemplates", true),
-        def("", "v1", "ReplicationController", "replicationcontrollers", true)
-            .short(&["rc"])
+        def("", "v1", "Pod", "pods", true)
+            .short(&["po"])
             .all()
-            .subs(&[SCALE, STATUS]),
+            .subs(&[
+                ("attach", "", "", "PodAttachOptions", &["create", "get"]),
+                ("binding", "", "", "Binding", CREATE_ONLY),
+                ("ephemeralcontainers", "", "", "", STATUS_VERBS),
+                ("eviction", "policy", "v1", "Eviction", CREATE_ONLY),
+                ("exec", "", "", "PodExecOptions", &["create", "get"]),
+                ("log", "", "", "", &["get"]),
+                (
+                    "portforward",
+                    "",
+                    "",
+                    "PodPortForwardOptions",
+                    &["create", "get"],
+                ),
+                (
+                    "proxy",
+                    "",
+                    "",
+                    "PodProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
+                STATUS,
+            ]),
+        def("", "v1", "PodTemplate", "podtemplates", true),
+        def(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            true,
+        )
+        .short(&["rc"])
+        .all()
+        .subs(&[SCALE, STATUS]),
         def("", "v1", "ResourceQuota", "resourcequotas", true)
             .short(&["quota"])
             .subs(&[STATUS]),
         def("", "v1", "Secret", "secrets", true),
         def("", "v1", "ServiceAccount", "serviceaccounts", true)
             .short(&["sa"])
-            .subs(&[("token", "authentication.k8s.io", "v1", "TokenRequest", CREATE_ONLY)]),
-        def("", "v1", "Service", "services", true).short(&["svc"]).all().subs(&[
-            ("proxy", "", "", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]),
-            STATUS,
-        ]),
+            .subs(&[(
+                "token",
+                "authentication.k8s.io",
+                "v1",
+                "TokenRequest",
+                CREATE_ONLY,
+            )]),
+        def("", "v1", "Service", "services", true)
+            .short(&["svc"])
+            .all()
+            .subs(&[
+                (
+                    "proxy",
+                    "",
+                    "",
+                    "ServiceProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
+                STATUS,
+            ]),
         // admissionregistration.k8s.io
         def(
             "admissionregistration.k8s.io",
@@ -174,7 +235,13 @@ fn defs() -> Vec<Def> {
         .short(&["crd", "crds"])
         .subs(&[STATUS]),
         // apps/v1
-        def("apps", "v1", "ControllerRevision", "controllerrevisions", true),
+        def(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            true,
+        ),
         def("apps", "v1", "DaemonSet", "daemonsets", true)
             .short(&["ds"])
             .all()
@@ -192,12 +259,24 @@ fn defs() -> Vec<Def> {
             .all()
             .subs(&[SCALE, STATUS]),
         // authentication.k8s.io
-        def("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false)
-            .verbs(CREATE_ONLY)
-            .virtual_kind(),
-        def("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false)
-            .verbs(CREATE_ONLY)
-            .virtual_kind(),
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            false,
+        )
+        .verbs(CREATE_ONLY)
+        .virtual_kind(),
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            false,
+        )
+        .verbs(CREATE_ONLY)
+        .virtual_kind(),
         // authorization.k8s.io
         def(
             "authorization.k8s.io",
@@ -236,21 +315,35 @@ fn defs() -> Vec<Def> {
         .verbs(CREATE_ONLY)
         .virtual_kind(),
         // autoscaling: v2 is stored and preferred, v1 is served by conversion
-        def("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true)
-            .short(&["hpa"])
-            .all()
-            .subs(&[STATUS]),
-        def("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true)
-            .short(&["hpa"])
-            .all()
-            .subs(&[STATUS])
-            .served_only(),
+        def(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            true,
+        )
+        .short(&["hpa"])
+        .all()
+        .subs(&[STATUS]),
+        def(
+            "autoscaling",
+            "v1",
+            "HorizontalPodAutoscaler",
+            "horizontalpodautoscalers",
+            true,
+        )
+        .short(&["hpa"])
+        .all()
+        .subs(&[STATUS])
+        .served_only(),
         // batch/v1
         def("batch", "v1", "CronJob", "cronjobs", true)
             .short(&["cj"])
             .all()
             .subs(&[STATUS]),
-        def("batch", "v1", "Job", "jobs", true).all().subs(&[STATUS]),
+        def("batch", "v1", "Job", "jobs", true)
+            .all()
+            .subs(&[STATUS]),
         // certificates.k8s.io
         def(
             "certificates.k8s.io",
@@ -264,22 +357,46 @@ fn defs() -> Vec<Def> {
         // coordination.k8s.io
         def("coordination.k8s.io", "v1", "Lease", "leases", true),
         // discovery.k8s.io
-        def("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
+        def(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            true,
+        ),
         // events.k8s.io
         def("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
         // networking.k8s.io
-        def("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false),
+        def(
+            "networking.k8s.io",
+            "v1",
+            "IngressClass",
+            "ingressclasses",
+            false,
+        ),
         def("networking.k8s.io", "v1", "Ingress", "ingresses", true)
             .short(&["ing"])
             .subs(&[STATUS]),
-        def("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true)
-            .short(&["netpol"]),
+        def(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+        )
+        .short(&["netpol"]),
         // node.k8s.io
         def("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", false),
         // policy/v1
-        def("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true)
-            .short(&["pdb"])
-            .subs(&[STATUS]),
+        def(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+        )
+        .short(&["pdb"])
+        .subs(&[STATUS]),
         // rbac.authorization.k8s.io
         def(
             "rbac.authorization.k8s.io",
@@ -288,11 +405,30 @@ fn defs() -> Vec<Def> {
             "clusterrolebindings",
             false,
         ),
-        def("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
-        def("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+        ),
         def("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
         // scheduling.k8s.io
-        def("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false).short(&["pc"]),
+        def(
+            "scheduling.k8s.io",
+            "v1",
+            "PriorityClass",
+            "priorityclasses",
+            false,
+        )
+        .short(&["pc"]),
         // storage.k8s.io
         def("storage.k8s.io", "v1", "CSIDriver", "csidrivers", false),
         def("storage.k8s.io", "v1", "CSINode", "csinodes", false),
@@ -303,9 +439,22 @@ fn defs() -> Vec<Def> {
             "csistoragecapacities",
             true,
         ),
-        def("storage.k8s.io", "v1", "StorageClass", "storageclasses", false).short(&["sc"]),
-        def("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false)
-            .subs(&[STATUS]),
+        def(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            false,
+        )
+        .short(&["sc"]),
+        def(
+            "storage.k8s.io",
+            "v1",
+            "VolumeAttachment",
+            "volumeattachments",
+            false,
+        )
+        .subs(&[STATUS]),
     ]
 }
 

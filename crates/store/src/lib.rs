@@ -34,7 +34,10 @@ pub struct KeyValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The key was created (`prev` is `None`) or updated (`prev` is the value before).
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// The key was deleted. `kv.value` is the last value; `kv.mod_revision` the delete's revision.
     Delete { kv: KeyValue },
 }
