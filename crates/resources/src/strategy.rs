@@ -31,7 +31,7 @@ pub trait Strategy: Send + Sync {
     }
 
     /// Fills defaults (upstream's SetDefaults_*), on create and on every update.
-    fn default(&self, _obj: &mut Value) {}
+    fn apply_defaults(&self, _obj: &mut Value) {}
 
     /// Clears what a client may not set on create (e.g. `status` where it is a subresource).
     fn prepare_for_create(&self, _obj: &mut Value) {}
