@@ -50,11 +50,18 @@ pub fn list_type(kind: &str, path: &[&str]) -> ListType {
             ListType::Map(vec!["name"])
         }
         "volumes" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
-        "imagePullSecrets" => ListType::Map(vec!["name"]),
-        "hostAliases" => ListType::Map(vec!["ip"]),
-        "topologySpreadConstraints" => ListType::Map(vec!["topologyKey", "whenUnsatisfiable"]),
-        "schedulingGates" => ListType::Map(vec!["name"]),
+        // ServiceAccount.imagePullSecrets has no strategy: only the PodSpec one merges.
+        "imagePullSecrets" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
+        "hostAliases" if is_pod_spec(kind, parents) => ListType::Map(vec!["ip"]),
+        "topologySpreadConstraints" if is_pod_spec(kind, parents) => {
+            ListType::Map(vec!["topologyKey", "whenUnsatisfiable"])
+        }
+        "schedulingGates" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
         "resourceClaims" if is_pod_spec(kind, parents) => ListType::Map(vec!["name"]),
+        "resourceClaimStatuses" if kind == "Pod" && parents == ["status"] => {
+            ListType::Map(vec!["name"])
+        }
+        "podCIDRs" if kind == "Node" && parents == ["spec"] => ListType::Set,
         "env" if inside_container(parents) => ListType::Map(vec!["name"]),
         "volumeMounts" if inside_container(parents) => ListType::Map(vec!["mountPath"]),
         "volumeDevices" if inside_container(parents) => ListType::Map(vec!["devicePath"]),
@@ -84,17 +91,19 @@ fn is_pod_spec(kind: &str, parents: &[&str]) -> bool {
 /// Whether the elements of the list at `path` keep only the keys a patch names when it sets a
 /// member (`retainKeys`): the pod volume list's elements (so switching a volume's source from
 /// `emptyDir` to `configMap` removes the old source).
+/// The same holds for `PodSpec.resourceClaims` and `PodStatus.resourceClaimStatuses`.
 pub fn retains_keys(kind: &str, path: &[&str]) -> bool {
-    matches!(path.split_last(), Some((&"volumes", parents)) if is_pod_spec(kind, parents))
+    match path.split_last() {
+        Some((&("volumes" | "resourceClaims"), parents)) => is_pod_spec(kind, parents),
+        Some((&"resourceClaimStatuses", parents)) => kind == "Pod" && parents == ["status"],
+        _ => false,
+    }
 }
 
-/// Whether the object at `path` is a `retainKeys` struct (Deployment `spec.strategy`,
-/// Service? no: only the strategy-like unions upstream marks).
+/// Whether the object at `path` is a `retainKeys` struct: only Deployment `spec.strategy`
+/// among the built-in types (DaemonSet's `updateStrategy` has no such tag upstream).
 pub fn struct_retains_keys(kind: &str, path: &[&str]) -> bool {
-    matches!(
-        (kind, path),
-        ("Deployment", ["spec", "strategy"]) | ("DaemonSet", ["spec", "updateStrategy"])
-    )
+    matches!((kind, path), ("Deployment", ["spec", "strategy"]))
 }
 
 #[cfg(test)]
@@ -144,5 +153,28 @@ mod tests {
             "Deployment",
             &["spec", "template", "spec", "volumes"]
         ));
+        assert!(!retains_keys("Pod", &["spec", "containers"]));
+        assert!(struct_retains_keys("Deployment", &["spec", "strategy"]));
+        assert!(!struct_retains_keys(
+            "DaemonSet",
+            &["spec", "updateStrategy"]
+        ));
+    }
+
+    #[test]
+    fn pod_spec_only_lists() {
+        assert_eq!(
+            list_type("ServiceAccount", &["imagePullSecrets"]),
+            ListType::Atomic
+        );
+        assert_eq!(
+            list_type("ServiceAccount", &["secrets"]).merge_key(),
+            Some("name")
+        );
+        assert_eq!(
+            list_type("Pod", &["spec", "imagePullSecrets"]).merge_key(),
+            Some("name")
+        );
+        assert_eq!(list_type("Node", &["spec", "podCIDRs"]), ListType::Set);
     }
 }
