@@ -1,0 +1,271 @@
+//! Label maps and LabelSelectors rendered the way apimachinery's labels
+//! package prints them.
+
+use serde_json::Value;
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// labels.FormatLabels: `a=b,c=d` sorted by key, `<none>` when empty.
+pub fn format_labels(map: Option<&Value>) -> String {
+    let mut pairs: Vec<(String, String)> = match map.and_then(Value::as_object) {
+        Some(m) => m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect(),
+        None => Vec::new(),
+    };
+    if pairs.is_empty() {
+        return "<none>".to_string();
+    }
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The selector is invalid (bad operator, key or value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSelector;
+
+fn is_alnum(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+/// A label value, or the name part of a key: at most 63 characters of
+/// `[-_.A-Za-z0-9]`, starting and ending alphanumeric.
+fn valid_label_name(s: &str, allow_empty: bool) -> bool {
+    if s.is_empty() {
+        return allow_empty;
+    }
+    s.len() <= 63
+        && s.chars()
+            .all(|c| is_alnum(c) || c == '-' || c == '_' || c == '.')
+        && s.chars().next().is_some_and(is_alnum)
+        && s.chars().last().is_some_and(is_alnum)
+}
+
+fn valid_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && part
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && part
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+}
+
+fn valid_key(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => valid_dns_subdomain(prefix) && valid_label_name(name, false),
+        None => valid_label_name(key, false),
+    }
+}
+
+struct Requirement {
+    key: String,
+    op: &'static str,
+    values: Vec<String>,
+}
+
+impl Requirement {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if self.op == "!" {
+            out.push('!');
+        }
+        out.push_str(&self.key);
+        match self.op {
+            "=" => out.push('='),
+            "in" => out.push_str(" in "),
+            "notin" => out.push_str(" notin "),
+            _ => return out,
+        }
+        let mut values = self.values.clone();
+        values.sort();
+        let joined = values.join(",");
+        if self.op == "=" {
+            out.push_str(&joined);
+        } else {
+            out.push('(');
+            out.push_str(&joined);
+            out.push(')');
+        }
+        out
+    }
+}
+
+fn requirement(
+    key: &str,
+    op: &'static str,
+    values: Vec<String>,
+) -> Result<Requirement, InvalidSelector> {
+    if !valid_key(key) {
+        return Err(InvalidSelector);
+    }
+    let count_ok = match op {
+        "in" | "notin" => !values.is_empty(),
+        "=" => values.len() == 1,
+        _ => values.is_empty(),
+    };
+    if !count_ok || !values.iter().all(|v| valid_label_name(v, true)) {
+        return Err(InvalidSelector);
+    }
+    Ok(Requirement {
+        key: key.to_string(),
+        op,
+        values,
+    })
+}
+
+/// metav1.LabelSelectorAsSelector(...).String(): requirements sorted by
+/// key, values sorted. A nil selector selects nothing and an empty one
+/// everything; both print as "".
+pub fn label_selector_string(selector: Option<&Value>) -> Result<String, InvalidSelector> {
+    let Some(sel) = selector.filter(|v| !v.is_null()) else {
+        return Ok(String::new());
+    };
+    let mut reqs = Vec::new();
+    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+        for (k, v) in m {
+            reqs.push(requirement(k, "=", vec![scalar_text(v)])?);
+        }
+    }
+    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
+        for e in exprs {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let op = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => "in",
+                "NotIn" => "notin",
+                "Exists" => "exists",
+                "DoesNotExist" => "!",
+                _ => return Err(InvalidSelector),
+            };
+            let values = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| vs.iter().map(scalar_text).collect())
+                .unwrap_or_default();
+            reqs.push(requirement(key, op, values)?);
+        }
+    }
+    reqs.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(reqs
+        .iter()
+        .map(Requirement::render)
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+/// metav1.FormatLabelSelector: `<none>` for an empty or nil selector,
+/// `<error>` for an invalid one.
+pub fn format_label_selector(selector: Option<&Value>) -> String {
+    match label_selector_string(selector) {
+        Ok(s) if s.is_empty() => "<none>".to_string(),
+        Ok(s) => s,
+        Err(InvalidSelector) => "<error>".to_string(),
+    }
+}
+
+/// The Go struct's generated String() (`&LabelSelector{MatchLabels:...}`),
+/// which upstream prints for admission policy bindings' paramRef.selector.
+pub(crate) fn go_struct_label_selector(sel: &Value) -> String {
+    let mut labels: Vec<(String, String)> = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+        .unwrap_or_default();
+    labels.sort();
+    let mut out = String::from("&LabelSelector{MatchLabels:map[string]string{");
+    for (k, v) in &labels {
+        out.push_str(&format!("{k}: {v},"));
+    }
+    out.push_str("},MatchExpressions:[]LabelSelectorRequirement{");
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+    {
+        let values: Vec<String> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|vs| vs.iter().map(scalar_text).collect())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "LabelSelectorRequirement{{Key:{},Operator:{},Values:[{}],}},",
+            e.get("key").and_then(Value::as_str).unwrap_or(""),
+            e.get("operator").and_then(Value::as_str).unwrap_or(""),
+            values.join(" ")
+        ));
+    }
+    out.push_str("},}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn labels_sorted_and_none() {
+        assert_eq!(format_labels(Some(&json!({"b": "2", "a": "1"}))), "a=1,b=2");
+        assert_eq!(format_labels(Some(&json!({}))), "<none>");
+        assert_eq!(format_labels(None), "<none>");
+    }
+
+    #[test]
+    fn selectors() {
+        let sel = json!({"matchLabels": {"app": "web", "pod-template-hash": "abc"}});
+        assert_eq!(
+            format_label_selector(Some(&sel)),
+            "app=web,pod-template-hash=abc"
+        );
+        let sel = json!({
+            "matchLabels": {"tier": "db"},
+            "matchExpressions": [
+                {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                {"key": "zone", "operator": "NotIn", "values": ["b"]},
+                {"key": "gpu", "operator": "Exists"},
+                {"key": "legacy", "operator": "DoesNotExist"}
+            ]
+        });
+        assert_eq!(
+            format_label_selector(Some(&sel)),
+            "env in (dev,prod),gpu,!legacy,tier=db,zone notin (b)"
+        );
+        assert_eq!(format_label_selector(Some(&json!({}))), "<none>");
+        assert_eq!(format_label_selector(None), "<none>");
+        let bad = json!({"matchExpressions": [{"key": "a", "operator": "Near"}]});
+        assert_eq!(format_label_selector(Some(&bad)), "<error>");
+        let bad = json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]});
+        assert_eq!(format_label_selector(Some(&bad)), "<error>");
+        let bad = json!({"matchLabels": {"a b": "c"}});
+        assert!(label_selector_string(Some(&bad)).is_err());
+        let ok = json!({"matchLabels": {"app.kubernetes.io/name": ""}});
+        assert_eq!(format_label_selector(Some(&ok)), "app.kubernetes.io/name=");
+    }
+
+    #[test]
+    fn go_struct_rendering() {
+        let sel = json!({"matchLabels": {"b": "2", "a": "1"},
+            "matchExpressions": [{"key": "k", "operator": "In", "values": ["x", "y"]}]});
+        assert_eq!(
+            go_struct_label_selector(&sel),
+            "&LabelSelector{MatchLabels:map[string]string{a: 1,b: 2,},MatchExpressions:[]LabelSelectorRequirement{LabelSelectorRequirement{Key:k,Operator:In,Values:[x y],},},}"
+        );
+    }
+}
