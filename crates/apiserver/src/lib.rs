@@ -1,1 +1,30 @@
-//! minato-apiserver
+//! The minato API server: a Kubernetes-compatible HTTPS API on a revisioned store.
+//!
+//! Request path: TLS + client certificate (authentication) → authorization hook → routing →
+//! one generic resource path for every kind (decode, defaulting, validation, admission,
+//! store, watch), with per-kind behaviour from the kind registry's strategies.
+
+pub mod alloc;
+pub mod auth;
+pub mod bootstrap;
+pub mod crds;
+pub mod discovery;
+pub mod error;
+pub mod eviction;
+pub mod fieldmanager;
+pub mod filter;
+pub mod http;
+pub mod meta;
+pub mod openapi;
+pub mod pki;
+pub mod protobuf;
+pub mod request;
+pub mod resource;
+pub mod resource_virtual;
+pub mod scale;
+pub mod server;
+pub mod subresource;
+pub mod table;
+pub mod watch;
+
+pub use server::{Config, RunningServer};

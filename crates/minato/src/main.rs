@@ -1,1 +1,116 @@
-fn main() {}
+//! The `minato` binary: every component behind one command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "minato", version, about = "A Kubernetes-compatible container orchestrator in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (API server on an embedded store) in this process.
+    Server(ServerArgs),
+}
+
+#[derive(Parser)]
+struct ServerArgs {
+    /// Where the store, certificates and the admin kubeconfig live.
+    #[arg(long, default_value = "/var/lib/minato")]
+    data_dir: PathBuf,
+    /// Address and port to serve the Kubernetes API on.
+    #[arg(long, default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// Service ClusterIP range.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
+    /// NodePort range, as FIRST-LAST.
+    #[arg(long, default_value = "30000-32767")]
+    node_port_range: String,
+    /// Do not run the local node agent (reserved: the node agent is not part of this build yet).
+    #[arg(long)]
+    no_agent: bool,
+    /// Register N simulated nodes (reserved: not part of this build yet).
+    #[arg(long, default_value_t = 0)]
+    simulated_nodes: u32,
+}
+
+fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (a, b) = s
+        .split_once('-')
+        .context("--node-port-range must look like 30000-32767")?;
+    Ok((
+        a.trim().parse().context("bad first port in --node-port-range")?,
+        b.trim().parse().context("bad last port in --node-port-range")?,
+    ))
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if args.simulated_nodes > 0 {
+        anyhow::bail!("--simulated-nodes is not available in this build yet (it arrives with the scheduler and controllers)");
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let db = args.data_dir.join("state.db");
+    let store = minato_store::sqlite::SqliteStore::open(&db, Default::default())
+        .with_context(|| format!("cannot open the store at {}", db.display()))?;
+    let mut config = minato_apiserver::Config::new(args.listen, args.data_dir.clone());
+    config.service_cidr = args.service_cidr;
+    config.node_port_range = parse_port_range(&args.node_port_range)?;
+    let running = minato_apiserver::server::start(config, store).await?;
+    tracing::info!(
+        addr = %running.addr,
+        kubeconfig = %running.kubeconfig.display(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "minato API server ready"
+    );
+    eprintln!(
+        "minato is ready on https://{} (kubeconfig: {})",
+        running.addr,
+        running.kubeconfig.display()
+    );
+    let _ = args.no_agent;
+    tokio::select! {
+        _ = running.wait() => {}
+        _ = shutdown_signal() => { tracing::info!("shutting down"); }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MINATO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server(args)),
+    }
+}

@@ -467,16 +467,12 @@ fn singular(kind: &str) -> String {
     kind.to_lowercase()
 }
 
-fn scale_info(kind: &str) -> ScaleInfo {
-    let selector = if kind == "ReplicationController" {
-        "/spec/selector"
-    } else {
-        "/spec/selector"
-    };
+/// Every built-in scalable kind keeps replicas and selector in the same places.
+fn scale_info() -> ScaleInfo {
     ScaleInfo {
         spec_replicas: "/spec/replicas".into(),
         status_replicas: "/status/replicas".into(),
-        label_selector: Some(selector.into()),
+        label_selector: Some("/spec/selector".into()),
     }
 }
 
@@ -509,7 +505,7 @@ pub fn entries() -> Vec<Entry> {
             let scale = subresources
                 .iter()
                 .any(|s| s.name == "scale")
-                .then(|| scale_info(d.kind));
+                .then(scale_info);
             let info = ResourceInfo {
                 group: d.group.to_string(),
                 version: d.version.to_string(),

@@ -35,6 +35,16 @@ impl Registry {
         }
     }
 
+    /// Replaces the strategy of a built-in kind (for strategies that live in crates which
+    /// themselves depend on this one, such as the CRD strategy).
+    pub fn override_strategy(&mut self, group: &str, kind: &str, strategy: Arc<dyn Strategy>) {
+        for e in self.builtin.iter_mut() {
+            if e.info.group == group && e.info.kind == kind {
+                e.strategy = strategy.clone();
+            }
+        }
+    }
+
     /// Replaces the custom resources (called when CRDs change).
     pub fn set_custom(&self, entries: Vec<Entry>) {
         let mut guard = self.custom.write().unwrap_or_else(|e| e.into_inner());

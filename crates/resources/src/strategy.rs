@@ -64,6 +64,12 @@ pub trait Strategy: Send + Sync {
         false
     }
 
+    /// `additionalPrinterColumns` for kinds that print by them (custom resources); `None`
+    /// means the built-in printer for the kind.
+    fn printer_columns(&self) -> Option<Value> {
+        None
+    }
+
     /// Converts a stored object to another served version of the same resource (e.g.
     /// autoscaling/v2 HorizontalPodAutoscaler to autoscaling/v1). The default only rewrites
     /// `apiVersion`.

@@ -1,0 +1,202 @@
+//! Watch: chunked streams of `{"type","object"}` events, resumable from any retained
+//! resourceVersion, with selector transitions, bookmarks and timeouts as upstream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::HeaderMap;
+use minato_store::{Event, StoreError};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+use crate::filter::Filter;
+use crate::http::{streaming, Response};
+use crate::meta;
+use crate::request::{accept, Accept, Query};
+use crate::resource::{from_stored, list_objects, to_route_version, Route};
+use crate::server::State;
+
+/// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
+
+struct Encoder {
+    route: Route,
+    table: bool,
+    query: Query,
+    headers_sent: bool,
+}
+
+impl Encoder {
+    fn event(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let object = if self.table && kind != "BOOKMARK" && kind != "ERROR" {
+            let rv = meta::meta_str(obj, "resourceVersion").unwrap_or("").to_string();
+            let t = crate::table::table(
+                &self.route.entry,
+                std::slice::from_ref(obj),
+                &self.query,
+                &rv,
+                None,
+                !self.headers_sent,
+            );
+            self.headers_sent = true;
+            t
+        } else {
+            obj.clone()
+        };
+        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&self, rev: i64, initial_end: bool) -> Bytes {
+        let info = &self.route.entry.info;
+        let mut md = json!({"resourceVersion": rev.to_string()});
+        if initial_end {
+            md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md});
+        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+}
+
+fn error_event(e: &ApiError) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query: &Query) -> ApiResult<Response> {
+    let info = route.entry.info.clone();
+    let filter = Filter::parse(query.get("labelSelector"), query.get("fieldSelector"), &info.group, &info.kind)?;
+    let timeout = match query.int("timeoutSeconds")? {
+        Some(t) if t > 0 => Duration::from_secs(t as u64),
+        _ => {
+            use rand::Rng;
+            Duration::from_secs(rand::rng().random_range(1800..3600))
+        }
+    };
+    let bookmarks = query.flag("allowWatchBookmarks");
+    let send_initial = query.get("sendInitialEvents") == Some("true");
+    let rv_param = query.get("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
+    let prefix = match &route.namespace {
+        Some(ns) if info.namespaced => info.namespace_prefix(ns),
+        _ => info.key_prefix(),
+    };
+    let mut enc = Encoder {
+        route: route.clone(),
+        table: accept(headers) == Accept::Table,
+        query: query.clone(),
+        headers_sent: false,
+    };
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    let initial_state = rv_param.is_none() || rv_param.as_deref() == Some("0") || send_initial;
+    let start_rev: i64;
+    let mut initial: Vec<Value> = Vec::new();
+    if initial_state {
+        let (items, rev, _) = list_objects(state, &route.entry, &prefix, &filter, None, None).await?;
+        start_rev = rev;
+        initial = items;
+    } else {
+        start_rev = rv_param
+            .as_deref()
+            .unwrap_or("0")
+            .parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version {:?}: resourceVersion must be an integer", rv_param.as_deref().unwrap_or(""))))?;
+    }
+    let stream = match state.store.watch(&prefix, start_rev).await {
+        Ok(s) => Some(s),
+        Err(StoreError::Compacted { requested, compacted }) => {
+            // Upstream answers 200 and then an ERROR event carrying 410 Expired.
+            let e = ApiError::gone(format!("too old resource version: {requested} ({compacted})"));
+            let _ = tx.send(Ok(error_event(&e))).await;
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let entry = route.entry.clone();
+    tokio::spawn(async move {
+        let Some(mut stream) = stream else { return };
+        for obj in &initial {
+            if tx.send(Ok(enc.event("ADDED", obj))).await.is_err() {
+                return;
+            }
+        }
+        if send_initial {
+            if tx.send(Ok(enc.bookmark(start_rev, true))).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last_rev = start_rev;
+        loop {
+            let next = tokio::time::timeout_at(
+                std::cmp::min(deadline, tokio::time::Instant::now() + BOOKMARK_EVERY),
+                stream.next(),
+            )
+            .await;
+            match next {
+                Err(_) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return;
+                    }
+                    if bookmarks && tx.send(Ok(enc.bookmark(last_rev, false))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Ok(Some(Err(e))) => {
+                    let _ = tx.send(Ok(error_event(&ApiError::from(e)))).await;
+                    return;
+                }
+                Ok(Some(Ok(event))) => {
+                    last_rev = event.revision();
+                    let Some((kind, obj)) = translate(&entry, &filter, &event) else {
+                        continue;
+                    };
+                    if tx.send(Ok(enc.event(kind, &obj))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+
+    let body = streaming(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let content_type = "application/json";
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Maps a store event to a watch event for this watcher: selector transitions become ADDED or
+/// DELETED, as upstream's watch cache does.
+fn translate(entry: &minato_resources::registry::Entry, filter: &Filter, event: &Event) -> Option<(&'static str, Value)> {
+    let decode = |kv: &minato_store::KeyValue| from_stored(kv).ok().map(|v| to_route_version(entry, v));
+    match event {
+        Event::Put { kv, prev } => {
+            let new = decode(kv)?;
+            let new_match = filter.matches(&new);
+            let old_match = prev.as_ref().and_then(decode).map(|o| filter.matches(&o));
+            match (old_match, new_match) {
+                (None, true) | (Some(false), true) => Some(("ADDED", new)),
+                (Some(true), true) => Some(("MODIFIED", new)),
+                (Some(true), false) => Some(("DELETED", new)),
+                _ => None,
+            }
+        }
+        Event::Delete { kv } => {
+            let obj = decode(kv)?;
+            filter.matches(&obj).then_some(("DELETED", obj))
+        }
+    }
+}

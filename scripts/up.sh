@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Starts minato on a fresh machine: installs what it needs, builds the binary, runs the server.
+# Usage: scripts/up.sh [extra `minato server` flags]   (data in ${MINATO_DATA:-$HOME/.minato})
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+cargo build --release -p minato
+data="${MINATO_DATA:-$HOME/.minato}"
+mkdir -p "$data"
+echo "kubeconfig: $data/admin.kubeconfig  (export KUBECONFIG=$data/admin.kubeconfig)"
+exec ./target/release/minato server --data-dir "$data" "$@"
