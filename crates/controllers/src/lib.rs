@@ -1,0 +1,35 @@
+//! Built-in controllers of minato: namespace lifecycle and the garbage collector.
+//!
+//! Every controller here is an ordinary API client built on the `kube` crate, so it can run
+//! inside `minato server` or alone against any kubeconfig. Each keeps a pure decision core
+//! (plain values in, actions out) that is unit-tested without a server; the async wrappers
+//! only read the world, call the core and carry out what it returns.
+
+pub mod discovery;
+pub mod gc;
+pub mod namespace;
+
+pub use gc::run_garbage_collector;
+pub use namespace::run_namespace_controller;
+
+/// Errors a controller loop can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request to the API server failed.
+    #[error("API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// An object from the server lacked a field the controller needs.
+    #[error("object is missing {0}")]
+    MissingField(&'static str),
+    /// A controller task ended abnormally.
+    #[error("controller task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Runs the namespace controller and the garbage collector until one of them fails.
+pub async fn run_all(client: kube::Client) -> Result<(), Error> {
+    tokio::select! {
+        r = run_namespace_controller(client.clone()) => r,
+        r = run_garbage_collector(client) => r,
+    }
+}
