@@ -54,7 +54,10 @@ impl Server {
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .args(extra)
-            .env("MINATO_LOG", std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "MINATO_LOG",
+                std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -77,7 +80,10 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("minato server did not become ready: {:?}", logs.lock().unwrap());
+                panic!(
+                    "minato server did not become ready: {:?}",
+                    logs.lock().unwrap()
+                );
             }
         };
         let kubeconfig = dir.path().join("admin.kubeconfig");

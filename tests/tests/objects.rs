@@ -29,7 +29,10 @@ spec:
 "#;
 
 fn rv(v: &Value) -> String {
-    v["metadata"]["resourceVersion"].as_str().unwrap().to_string()
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -48,7 +51,11 @@ fn three_way_apply_removes_what_the_manifest_drops() {
     assert_eq!(c["env"].as_array().unwrap().len(), 1, "{c}");
     assert_eq!(c["env"][0]["name"], "B");
     assert_eq!(c["ports"].as_array().unwrap().len(), 1, "{c}");
-    assert!(d["metadata"]["labels"].get("tier").is_none(), "{}", d["metadata"]);
+    assert!(
+        d["metadata"]["labels"].get("tier").is_none(),
+        "{}",
+        d["metadata"]
+    );
     assert_eq!(d["metadata"]["generation"], 2);
     assert!(s.apply(&edited).contains("unchanged"));
 }
@@ -57,20 +64,63 @@ fn three_way_apply_removes_what_the_manifest_drops() {
 fn patch_types_and_noop() {
     let s = Server::start();
     s.apply(DEPLOY);
-    s.ok(&["patch", "deployment", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}"#]);
+    s.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.27"}]}}}}"#,
+    ]);
     let d = s.get_json(&["deployment", "web"]);
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().len(), 2);
-    s.ok(&["patch", "deployment", "web", "--type=merge", "-p", r#"{"metadata":{"labels":{"patched":"yes"}}}"#]);
-    s.ok(&["patch", "deployment", "web", "--type=json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#]);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    s.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"patched":"yes"}}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ]);
     let d = s.get_json(&["deployment", "web"]);
     assert_eq!(d["metadata"]["labels"]["patched"], "yes");
     assert_eq!(d["spec"]["replicas"], 4);
     let before = rv(&d);
-    let out = s.ok(&["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec":{"replicas":4}}"#]);
+    let out = s.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":4}}"#,
+    ]);
     assert!(out.contains("patched (no change)"), "{out}");
     assert_eq!(rv(&s.get_json(&["deployment", "web"])), before);
-    let err = s.fails(&["patch", "deployment", "web", "--type=json", "-p", r#"[{"op":"test","path":"/spec/replicas","value":9}]"#]);
+    let err = s.fails(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+    ]);
     assert!(err.contains("The request is invalid"), "{err}");
 }
 
@@ -78,12 +128,31 @@ fn patch_types_and_noop() {
 fn scale_set_image_label_annotate() {
     let s = Server::start();
     s.apply(DEPLOY);
-    assert!(s.ok(&["scale", "deployment", "web", "--replicas=5"]).contains("scaled"));
+    assert!(s
+        .ok(&["scale", "deployment", "web", "--replicas=5"])
+        .contains("scaled"));
     assert_eq!(s.get_json(&["deployment", "web"])["spec"]["replicas"], 5);
-    let err = s.fails(&["scale", "deployment", "web", "--current-replicas=3", "--replicas=1"]);
+    let err = s.fails(&[
+        "scale",
+        "deployment",
+        "web",
+        "--current-replicas=3",
+        "--replicas=1",
+    ]);
     assert!(err.contains("Expected replicas to be 3, was 5"), "{err}");
-    s.ok(&["scale", "deployment", "web", "--current-replicas=5", "--replicas=1"]);
-    let scale: Value = serde_json::from_str(&s.ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"])).unwrap();
+    s.ok(&[
+        "scale",
+        "deployment",
+        "web",
+        "--current-replicas=5",
+        "--replicas=1",
+    ]);
+    let scale: Value = serde_json::from_str(&s.ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+    ]))
+    .unwrap();
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["spec"]["replicas"], 1);
     assert_eq!(scale["status"]["selector"], "app=web");
@@ -94,11 +163,17 @@ fn scale_set_image_label_annotate() {
     let d = s.get_json(&["deployment", "web"]);
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "nginx:1.28");
-    assert!(c["env"].as_array().unwrap().iter().any(|e| e["name"] == "C"));
+    assert!(c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"] == "C"));
     assert_eq!(d["metadata"]["labels"]["team"], "blue");
     assert_eq!(d["metadata"]["annotations"]["note"], "hello");
     s.ok(&["label", "deployment", "web", "team-"]);
-    assert!(s.get_json(&["deployment", "web"])["metadata"]["labels"].get("team").is_none());
+    assert!(s.get_json(&["deployment", "web"])["metadata"]["labels"]
+        .get("team")
+        .is_none());
 }
 
 #[test]
@@ -129,19 +204,42 @@ fn label_and_field_selectors_and_chunking() {
     let names = |args: &[&str]| -> Vec<String> {
         let mut a = vec!["get", "configmaps", "-o", "name"];
         a.extend_from_slice(args);
-        let mut v: Vec<String> = s.ok(&a).lines().filter(|l| !l.contains("kube-root-ca")).map(str::to_string).collect();
+        let mut v: Vec<String> = s
+            .ok(&a)
+            .lines()
+            .filter(|l| !l.contains("kube-root-ca"))
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     };
-    assert_eq!(names(&["-l", "app=web"]), vec!["configmap/a1", "configmap/a2"]);
-    assert_eq!(names(&["-l", "app in (db,cache)"]), vec!["configmap/a3", "configmap/a4"]);
-    assert_eq!(names(&["-l", "app!=web,app"]), vec!["configmap/a3", "configmap/a4"]);
-    assert_eq!(names(&["--field-selector", "metadata.name=a3"]), vec!["configmap/a3"]);
+    assert_eq!(
+        names(&["-l", "app=web"]),
+        vec!["configmap/a1", "configmap/a2"]
+    );
+    assert_eq!(
+        names(&["-l", "app in (db,cache)"]),
+        vec!["configmap/a3", "configmap/a4"]
+    );
+    assert_eq!(
+        names(&["-l", "app!=web,app"]),
+        vec!["configmap/a3", "configmap/a4"]
+    );
+    assert_eq!(
+        names(&["--field-selector", "metadata.name=a3"]),
+        vec!["configmap/a3"]
+    );
     assert_eq!(names(&["--chunk-size=1", "-l", "app"]).len(), 4);
     let err = s.fails(&["get", "configmaps", "--field-selector", "spec.nope=1"]);
-    assert!(err.contains("field label not supported: spec.nope"), "{err}");
+    assert!(
+        err.contains("field label not supported: spec.nope"),
+        "{err}"
+    );
     let table = s.ok(&["get", "configmaps", "--show-labels", "-l", "app=db"]);
-    assert!(table.contains("LABELS") && table.contains("app=db"), "{table}");
+    assert!(
+        table.contains("LABELS") && table.contains("app=db"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -151,14 +249,23 @@ fn dry_run_and_generate_name() {
         &["apply", "--dry-run=server", "-f", "-"],
         Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n"),
     );
-    assert!(stdout(&out).contains("(server dry run)"), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("(server dry run)"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(!s.kubectl(&["get", "configmap", "dry"]).status.success());
     let created = s.kubectl_stdin(
         &["create", "-f", "-", "-o", "name"],
         Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\n"),
     );
     let name = stdout(&created);
-    assert!(name.trim().starts_with("configmap/gen-") && name.trim().len() == "configmap/gen-".len() + 5, "{name}");
+    assert!(
+        name.trim().starts_with("configmap/gen-")
+            && name.trim().len() == "configmap/gen-".len() + 5,
+        "{name}"
+    );
 }
 
 #[test]
@@ -169,14 +276,36 @@ fn watch_streams_changes() {
     let mut child = std::process::Command::new("kubectl")
         .args(["--kubeconfig"])
         .arg(&kubeconfig)
-        .args(["get", "configmap", "w", "-w", "-o", "jsonpath={.data.a}{\"\\n\"}", "--request-timeout=20s"])
+        .args([
+            "get",
+            "configmap",
+            "w",
+            "-w",
+            "-o",
+            "jsonpath={.data.a}{\"\\n\"}",
+            "--request-timeout=20s",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    s.ok(&["patch", "configmap", "w", "--type=merge", "-p", r#"{"data":{"a":"c"}}"#]);
-    s.ok(&["patch", "configmap", "w", "--type=merge", "-p", r#"{"data":{"a":"d"}}"#]);
+    s.ok(&[
+        "patch",
+        "configmap",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"c"}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "configmap",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"a":"d"}}"#,
+    ]);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();
@@ -190,5 +319,9 @@ fn namespaced_create_needs_a_namespace() {
     let s = Server::start();
     let out = s.kubectl(&["create", "configmap", "x", "-n", "nowhere"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("namespaces \"nowhere\" not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("namespaces \"nowhere\" not found"),
+        "{}",
+        stderr(&out)
+    );
 }

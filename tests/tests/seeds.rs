@@ -15,14 +15,34 @@ fn seed(name: &str) -> std::path::PathBuf {
 /// Expected failures: file → text that must appear in kubectl's error output.
 const EXPECTED_FAILURES: &[(&str, &str)] = &[
     // policy/v1beta1 was removed in 1.25.
-    ("002-10-pod-security-policy.yaml", "no matches for kind \"PodSecurityPolicy\" in version \"policy/v1beta1\""),
+    (
+        "002-10-pod-security-policy.yaml",
+        "no matches for kind \"PodSecurityPolicy\" in version \"policy/v1beta1\"",
+    ),
     // minAvailable and maxUnavailable together.
-    ("004-05-k8s-manifests__pdb.yaml", "minAvailable and maxUnavailable cannot be both set"),
+    (
+        "004-05-k8s-manifests__pdb.yaml",
+        "minAvailable and maxUnavailable cannot be both set",
+    ),
     // A ConfigMap whose data holds a list.
-    ("002-01-cluster-config.yaml", "cannot be handled as a ConfigMap"),
+    (
+        "002-01-cluster-config.yaml",
+        "cannot be handled as a ConfigMap",
+    ),
+    // A kustomize patch: not a whole Deployment.
+    (
+        "003-04-k8s__overlays__production__deployment-patch.yaml",
+        "spec.selector: Required value",
+    ),
     // Kustomization files are not API objects.
-    ("003-02-k8s__base__kustomization.yaml", "no matches for kind \"Kustomization\""),
-    ("003-03-k8s__overlays__production__kustomization.yaml", "no matches for kind \"Kustomization\""),
+    (
+        "003-02-k8s__base__kustomization.yaml",
+        "no matches for kind \"Kustomization\"",
+    ),
+    (
+        "003-03-k8s__overlays__production__kustomization.yaml",
+        "no matches for kind \"Kustomization\"",
+    ),
 ];
 
 /// Kinds served only once their CRDs are installed.
@@ -40,7 +60,11 @@ const NEEDS_CRDS: &[&str] = &[
 fn seed_manifests_apply_like_upstream() {
     let s = Server::start();
     // Namespaces first, as a user would.
-    for ns in ["001-01-k8s__namespace.yaml", "002-02-namespaces.yaml", "004-01-k8s-manifests__namespace.yaml"] {
+    for ns in [
+        "001-01-k8s__namespace.yaml",
+        "002-02-namespaces.yaml",
+        "004-01-k8s-manifests__namespace.yaml",
+    ] {
         let out = apply_file(&s, &seed(ns));
         assert!(out.status.success(), "{ns}: {}", stderr(&out));
     }
@@ -58,29 +82,48 @@ fn seed_manifests_apply_like_upstream() {
         let text = format!("{}{}", stdout(&out), stderr(&out));
         if let Some((_, expect)) = EXPECTED_FAILURES.iter().find(|(n, _)| *n == name) {
             if out.status.success() || !text.contains(expect) {
-                problems.push(format!("{name}: expected failure containing {expect:?}, got: {text}"));
+                problems.push(format!(
+                    "{name}: expected failure containing {expect:?}, got: {text}"
+                ));
             }
         } else if NEEDS_CRDS.contains(&name) {
             if out.status.success() || !text.contains("no matches for kind") {
-                problems.push(format!("{name}: expected 'no matches for kind' before CRDs, got: {text}"));
+                problems.push(format!(
+                    "{name}: expected 'no matches for kind' before CRDs, got: {text}"
+                ));
             }
         } else if !out.status.success() {
             problems.push(format!("{name}: {text}"));
         }
     }
-    assert!(problems.is_empty(), "seed problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "seed problems:\n{}",
+        problems.join("\n")
+    );
 
     // With the CRDs installed, the custom resources are accepted.
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/crds");
     let out = s.kubectl(&["apply", "-f", crds.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    s.ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=30s",
+    ]);
     for name in NEEDS_CRDS {
         let out = apply_file(&s, &seed(name));
         let text = format!("{}{}", stdout(&out), stderr(&out));
         if *name == "003-12-block.yaml" {
-            // Only its ExternalSecret is an object; the rest of the file is not a manifest.
-            assert!(text.contains("externalsecret"), "{name}: {text}");
+            // One document: an ExternalSecret with a stray top-level `containers` field from the
+            // article's "bad example"; strict field validation refuses it, as upstream does.
+            assert!(
+                !out.status.success()
+                    && text.contains("strict decoding error: unknown field \"containers\""),
+                "{name}: {text}"
+            );
             continue;
         }
         assert!(out.status.success(), "{name}: {text}");
@@ -143,9 +186,21 @@ fn kustomize_base_and_overlay() {
     std::fs::write(base.join("service.yaml"), &docs[1]).unwrap();
     std::fs::write(base.join("hpa.yaml"), &docs[2]).unwrap();
     std::fs::copy(seed("003-05-k8s__base__pdb.yaml"), base.join("pdb.yaml")).unwrap();
-    std::fs::copy(seed("003-02-k8s__base__kustomization.yaml"), base.join("kustomization.yaml")).unwrap();
-    std::fs::copy(seed("003-03-k8s__overlays__production__kustomization.yaml"), prod.join("kustomization.yaml")).unwrap();
-    std::fs::copy(seed("003-04-k8s__overlays__production__deployment-patch.yaml"), prod.join("deployment-patch.yaml")).unwrap();
+    std::fs::copy(
+        seed("003-02-k8s__base__kustomization.yaml"),
+        base.join("kustomization.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        seed("003-03-k8s__overlays__production__kustomization.yaml"),
+        prod.join("kustomization.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        seed("003-04-k8s__overlays__production__deployment-patch.yaml"),
+        prod.join("deployment-patch.yaml"),
+    )
+    .unwrap();
     // The overlay names an HPA patch the seed does not show; a small one of ours.
     std::fs::write(
         prod.join("hpa-patch.yaml"),
@@ -157,11 +212,33 @@ fn kustomize_base_and_overlay() {
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let d = s.get_json(&["deployment", "myapp", "-n", "production"]);
     assert_eq!(d["spec"]["replicas"], 5);
-    assert_eq!(d["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kustomize");
-    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "ghcr.io/myorg/myapp:v1.2.3");
+    assert_eq!(
+        d["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "kustomize"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/myorg/myapp:v1.2.3"
+    );
     let cms = s.ok(&["get", "configmaps", "-n", "production", "-o", "name"]);
     assert!(cms.contains("configmap/myapp-config-"), "{cms}");
+    // Re-applying changes nothing. (kubectl still sends a patch for the Deployment, since the
+    // overlay's `cpu: 1000m` is stored canonically as `1`, as upstream does; the patch is a no-op.)
+    let before = s.get_json(&["deployment", "myapp", "-n", "production"]);
     let again = s.kubectl(&["apply", "-k", prod.to_str().unwrap()]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(!stdout(&again).contains("configured"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("service/myapp unchanged"),
+        "{}",
+        stdout(&again)
+    );
+    let after = s.get_json(&["deployment", "myapp", "-n", "production"]);
+    assert_eq!(
+        before["metadata"]["resourceVersion"],
+        after["metadata"]["resourceVersion"]
+    );
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+        "1"
+    );
 }

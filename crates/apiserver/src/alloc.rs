@@ -101,7 +101,11 @@ impl Inner {
         // Offsets 0 (network) and size-1 (broadcast) are never handed out.
         for _ in 0..self.size {
             let off = self.next_ip;
-            self.next_ip = if self.next_ip + 1 >= self.size - 1 { 1 } else { self.next_ip + 1 };
+            self.next_ip = if self.next_ip + 1 >= self.size - 1 {
+                1
+            } else {
+                self.next_ip + 1
+            };
             if off >= 1 && off < self.size - 1 && !self.ips.contains(&off) {
                 self.ips.insert(off);
                 return Some(off);
@@ -115,7 +119,11 @@ impl Inner {
         let count = (hi - lo) as u32 + 1;
         for _ in 0..count {
             let p = self.next_port;
-            self.next_port = if self.next_port >= hi { lo } else { self.next_port + 1 };
+            self.next_port = if self.next_port >= hi {
+                lo
+            } else {
+                self.next_port + 1
+            };
             if !self.used_ports.contains(&p) {
                 self.used_ports.insert(p);
                 return Some(p);
@@ -133,7 +141,11 @@ fn cluster_ips(svc: &Value) -> Vec<String> {
     let mut ips: Vec<String> = svc
         .pointer("/spec/clusterIPs")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str) {
         if !ips.iter().any(|i| i == ip) {
@@ -168,7 +180,12 @@ fn invalid(svc: &Value, errs: Vec<FieldError>) -> ApiError {
 }
 
 /// Allocates (or checks) the ClusterIP and node ports of a new Service.
-pub fn admit_create(state: &State, entry: &Entry, obj: &mut Value, dry_run: bool) -> ApiResult<Allocated> {
+pub fn admit_create(
+    state: &State,
+    entry: &Entry,
+    obj: &mut Value,
+    dry_run: bool,
+) -> ApiResult<Allocated> {
     let mut got = Allocated::default();
     if !is_service(entry) {
         return Ok(got);
@@ -181,12 +198,28 @@ pub fn admit_create(state: &State, entry: &Entry, obj: &mut Value, dry_run: bool
     result.map(|_| got)
 }
 
-fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut Allocated) -> ApiResult<()> {
-    let svc_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+fn allocate_into(
+    state: &State,
+    obj: &mut Value,
+    old: Option<&Value>,
+    got: &mut Allocated,
+) -> ApiResult<()> {
+    let svc_type = obj
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     let mut inner = state.allocators.lock();
     if svc_type != "ExternalName" {
-        let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
-        let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).map(str::to_string);
+        let requested = obj
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let old_ip = old
+            .and_then(|o| o.pointer("/spec/clusterIP"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let ip = if requested == "None" {
             "None".to_string()
         } else if requested.is_empty() {
@@ -194,7 +227,14 @@ fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut 
                 o
             } else {
                 let off = inner.allocate_ip().ok_or_else(|| {
-                    invalid(obj, vec![FieldError::invalid(&FieldPath::new("spec.clusterIPs"), json!([]), "failed to allocate IP: range is full")])
+                    invalid(
+                        obj,
+                        vec![FieldError::invalid(
+                            &FieldPath::new("spec.clusterIPs"),
+                            json!([]),
+                            "failed to allocate IP: range is full",
+                        )],
+                    )
                 })?;
                 got.ips.push(off);
                 Ipv4Addr::from(inner.base + off).to_string()
@@ -203,11 +243,24 @@ fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut 
             requested
         } else {
             let Some(off) = inner.offset(&requested) else {
-                let range = format!("{}/{}", Ipv4Addr::from(inner.base), 32 - inner.size.trailing_zeros());
+                let range = format!(
+                    "{}/{}",
+                    Ipv4Addr::from(inner.base),
+                    32 - inner.size.trailing_zeros()
+                );
                 return Err(invalid(obj, vec![FieldError::invalid(&FieldPath::new("spec.clusterIPs"), json!([requested]), format!("failed to allocate IP {requested}: the provided IP ({requested}) is not in the valid range. The range of valid IPs is {range}"))]));
             };
             if inner.ips.contains(&off) {
-                return Err(invalid(obj, vec![FieldError::invalid(&FieldPath::new("spec.clusterIPs"), json!([requested]), format!("failed to allocate IP {requested}: provided IP is already allocated"))]));
+                return Err(invalid(
+                    obj,
+                    vec![FieldError::invalid(
+                        &FieldPath::new("spec.clusterIPs"),
+                        json!([requested]),
+                        format!(
+                            "failed to allocate IP {requested}: provided IP is already allocated"
+                        ),
+                    )],
+                ));
             }
             inner.ips.insert(off);
             got.ips.push(off);
@@ -224,10 +277,16 @@ fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut 
         .map(|a| {
             a.iter()
                 .filter_map(|p| {
-                    let np = p.get("nodePort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok())?;
+                    let np = p
+                        .get("nodePort")
+                        .and_then(Value::as_u64)
+                        .and_then(|n| u16::try_from(n).ok())?;
                     Some((
                         p.get("port").and_then(Value::as_i64).unwrap_or(0),
-                        p.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string(),
+                        p.get("protocol")
+                            .and_then(Value::as_str)
+                            .unwrap_or("TCP")
+                            .to_string(),
                         np,
                     ))
                 })
@@ -238,20 +297,40 @@ fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut 
     let (lo, hi) = inner.ports;
     if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
         for (i, p) in ports.iter_mut().enumerate() {
-            let Some(pm) = p.as_object_mut() else { continue };
+            let Some(pm) = p.as_object_mut() else {
+                continue;
+            };
             if !want {
                 pm.remove("nodePort");
                 continue;
             }
             let port = pm.get("port").and_then(Value::as_i64).unwrap_or(0);
-            let proto = pm.get("protocol").and_then(Value::as_str).unwrap_or("TCP").to_string();
+            let proto = pm
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("TCP")
+                .to_string();
             let requested = pm.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
-            let kept = old_ports.iter().find(|(op, opr, _)| *op == port && *opr == proto).map(|(_, _, n)| *n);
+            let kept = old_ports
+                .iter()
+                .find(|(op, opr, _)| *op == port && *opr == proto)
+                .map(|(_, _, n)| *n);
             let np = if requested == 0 {
                 if let Some(k) = kept {
                     k
                 } else {
-                    let n = inner.allocate_port().ok_or_else(|| ApiError::invalid("Service", "", "", &[FieldError::invalid(&FieldPath::new("spec.ports").index(i).child("nodePort"), 0, "failed to allocate a nodePort: range is full")]))?;
+                    let n = inner.allocate_port().ok_or_else(|| {
+                        ApiError::invalid(
+                            "Service",
+                            "",
+                            "",
+                            &[FieldError::invalid(
+                                &FieldPath::new("spec.ports").index(i).child("nodePort"),
+                                0,
+                                "failed to allocate a nodePort: range is full",
+                            )],
+                        )
+                    })?;
                     got.ports.push(n);
                     n
                 }
@@ -262,7 +341,16 @@ fn allocate_into(state: &State, obj: &mut Value, old: Option<&Value>, got: &mut 
                         return Err(ApiError::invalid("Service", "", "", &[FieldError::invalid(&FieldPath::new("spec.ports").index(i).child("nodePort"), requested, format!("provided port is not in the valid range. The range of valid ports is {lo}-{hi}"))]));
                     }
                     if inner.used_ports.contains(&n) {
-                        return Err(ApiError::invalid("Service", "", "", &[FieldError::invalid(&FieldPath::new("spec.ports").index(i).child("nodePort"), requested, "provided port is already allocated")]));
+                        return Err(ApiError::invalid(
+                            "Service",
+                            "",
+                            "",
+                            &[FieldError::invalid(
+                                &FieldPath::new("spec.ports").index(i).child("nodePort"),
+                                requested,
+                                "provided port is already allocated",
+                            )],
+                        ));
                     }
                     inner.used_ports.insert(n);
                     got.ports.push(n);

@@ -25,9 +25,20 @@ pub async fn sync(state: &State) -> Result<(), minato_store::StoreError> {
             continue;
         }
         entries.extend(minato_crd::served_resources(&crd));
-        let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-        let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or("");
-        for v in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = crd
+            .pointer("/spec/names/kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        for v in crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let (Some(name), Some(schema)) = (
                 v.get("name").and_then(Value::as_str),
                 v.pointer("/schema/openAPIV3Schema"),
@@ -51,14 +62,25 @@ pub async fn sync(state: &State) -> Result<(), minato_store::StoreError> {
     }
     let changed = {
         let current = state.registry.all();
-        let before: Vec<_> = current.iter().filter(|e| e.info.custom).map(|e| e.info.clone()).collect();
+        let before: Vec<_> = current
+            .iter()
+            .filter(|e| e.info.custom)
+            .map(|e| e.info.clone())
+            .collect();
         let after: Vec<_> = entries.iter().map(|e| e.info.clone()).collect();
         before != after
-            || *state.custom_schemas.read().unwrap_or_else(|e| e.into_inner()) != schemas
+            || *state
+                .custom_schemas
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                != schemas
     };
     if changed {
         state.registry.set_custom(entries);
-        *state.custom_schemas.write().unwrap_or_else(|e| e.into_inner()) = schemas;
+        *state
+            .custom_schemas
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = schemas;
         // The documents describe the served resources: rebuild them on next use.
         *state.openapi.write().unwrap_or_else(|e| e.into_inner()) = None;
     }
@@ -67,8 +89,14 @@ pub async fn sync(state: &State) -> Result<(), minato_store::StoreError> {
 
 /// Removes every object of a deleted CRD's resource.
 async fn cleanup(state: &State, crd: &Value) {
-    let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
-    let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or("");
+    let group = crd
+        .pointer("/spec/group")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let plural = crd
+        .pointer("/spec/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if group.is_empty() || plural.is_empty() {
         return;
     }

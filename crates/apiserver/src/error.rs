@@ -105,7 +105,9 @@ impl ApiError {
     pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
         let causes: Vec<Value> = errors
             .iter()
-            .map(|e| json!({"reason": e.kind.reason(), "message": e.error_body(), "field": e.field}))
+            .map(
+                |e| json!({"reason": e.kind.reason(), "message": e.error_body(), "field": e.field}),
+            )
             .collect();
         let list = if errors.len() == 1 {
             errors[0].to_string()
@@ -123,7 +125,12 @@ impl ApiError {
         if !group.is_empty() {
             d["group"] = json!(group);
         }
-        Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {list}")).with_details(d)
+        Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {list}"),
+        )
+        .with_details(d)
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {

@@ -21,7 +21,10 @@ pub async fn check(state: &State, route: &Route, name: &str) -> ApiResult<()> {
         .ok_or_else(|| ApiError::not_found(&route.entry.info, name))?;
     let pod = from_stored(&pod_kv)?;
     // Terminal or already-terminating pods can always go.
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if phase == "Succeeded" || phase == "Failed" || meta::is_deleting(&pod) {
         return Ok(());
     }
@@ -31,7 +34,9 @@ pub async fn check(state: &State, route: &Route, name: &str) -> ApiResult<()> {
     let mut matching = Vec::new();
     for kv in &pdbs.kvs {
         let pdb = from_stored(kv)?;
-        let Some(sel) = pdb.pointer("/spec/selector") else { continue };
+        let Some(sel) = pdb.pointer("/spec/selector") else {
+            continue;
+        };
         let Ok(selector) = minato_selectors::LabelSelector::from_label_selector_object(sel) else {
             continue;
         };

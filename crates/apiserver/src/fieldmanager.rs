@@ -13,13 +13,30 @@ use crate::resource::Route;
 use crate::server::State;
 
 fn kind_of(obj: &Value) -> String {
-    obj.get("kind").and_then(Value::as_str).unwrap_or("").to_string()
+    obj.get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Records that `manager` wrote `obj` (from `old`, or created it), in managedFields.
-pub fn record_update(obj: &mut Value, old: Option<&Value>, manager: &str, api_version: &str, sub: Option<&str>) {
+pub fn record_update(
+    obj: &mut Value,
+    old: Option<&Value>,
+    manager: &str,
+    api_version: &str,
+    sub: Option<&str>,
+) {
     let kind = kind_of(obj);
-    minato_fieldmanager::update_managed_fields(&kind, old, obj, manager, api_version, sub, &crate::meta::now_rfc3339());
+    minato_fieldmanager::update_managed_fields(
+        &kind,
+        old,
+        obj,
+        manager,
+        api_version,
+        sub,
+        &crate::meta::now_rfc3339(),
+    );
 }
 
 fn apply_error(e: minato_fieldmanager::ApplyError) -> ApiError {
@@ -47,8 +64,16 @@ pub fn apply(
 ) -> ApiResult<Value> {
     let mut live = current.clone();
     crate::meta::strip_resource_version(&mut live);
-    minato_fieldmanager::apply(kind, Some(&live), applied, manager, force, api_version, &crate::meta::now_rfc3339())
-        .map_err(apply_error)
+    minato_fieldmanager::apply(
+        kind,
+        Some(&live),
+        applied,
+        manager,
+        force,
+        api_version,
+        &crate::meta::now_rfc3339(),
+    )
+    .map_err(apply_error)
 }
 
 /// Server-side apply of an object that does not exist yet: a create owned by the applier.
@@ -75,7 +100,10 @@ pub async fn apply_create(
     if let Some(name) = &route.name {
         crate::meta::meta_mut(&mut obj).insert("name".into(), Value::String(name.clone()));
     }
-    let create_route = Route { name: None, ..route.clone() };
+    let create_route = Route {
+        name: None,
+        ..route.clone()
+    };
     crate::resource::create_object(state, &create_route, obj, query, headers, true).await
 }
 

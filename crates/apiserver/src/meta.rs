@@ -78,9 +78,7 @@ pub fn strip_resource_version(obj: &mut Value) {
 
 /// RFC 3339 with second precision, as upstream's metav1.Time.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// RFC 3339 with microseconds, as upstream's metav1.MicroTime.

@@ -9,7 +9,12 @@ use crate::server::State;
 
 /// The current documents, built on first use after a change to the served resources.
 fn documents(state: &State) -> ApiResult<minato_openapi::OpenApi> {
-    if let Some(doc) = state.openapi.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    if let Some(doc) = state
+        .openapi
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
         return Ok(doc.clone());
     }
     let schemas = state
@@ -92,7 +97,14 @@ pub fn v2(state: &State, headers: &HeaderMap) -> ApiResult<Response> {
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    let first = accept.split(',').next().unwrap_or("").split(';').next().unwrap_or("").trim();
+    let first = accept
+        .split(',')
+        .next()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
     if first == "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
         || first == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
     {

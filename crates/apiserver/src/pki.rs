@@ -64,7 +64,11 @@ fn name(cn: &str, org: Option<&str>) -> DistinguishedName {
 
 /// Loads the PKI from `dir`, creating the CA and admin certificate on first start. The serving
 /// certificate is made anew each start so it always names the current listen address.
-pub fn load_or_create(dir: &Path, extra_ips: &[IpAddr], extra_names: &[String]) -> Result<Pki, PkiError> {
+pub fn load_or_create(
+    dir: &Path,
+    extra_ips: &[IpAddr],
+    extra_names: &[String],
+) -> Result<Pki, PkiError> {
     fs::create_dir_all(dir).map_err(|source| PkiError::Io {
         path: dir.to_path_buf(),
         source,

@@ -11,6 +11,8 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
             "UnsupportedMediaType",
             format!("{e}; send this kind as application/json"),
         ),
-        other => ApiError::bad_request(format!("the protobuf request body could not be decoded: {other}")),
+        other => ApiError::bad_request(format!(
+            "the protobuf request body could not be decoded: {other}"
+        )),
     })
 }

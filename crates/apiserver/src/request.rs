@@ -47,7 +47,9 @@ impl Query {
         match self.get(key) {
             None | Some("") => Ok(None),
             Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("invalid value {s:?} for query parameter {key}: must be an integer"))
+                ApiError::bad_request(format!(
+                    "invalid value {s:?} for query parameter {key}: must be an integer"
+                ))
             }),
         }
     }
@@ -122,7 +124,13 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }
 
@@ -139,11 +147,12 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
 
 pub fn parse_json(body: &[u8]) -> ApiResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("the request body is empty; send a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
 pub fn parse_yaml(body: &[u8]) -> ApiResult<Value> {

@@ -29,7 +29,12 @@ pub struct Route {
 }
 
 impl Route {
-    pub fn parse(registry: &Registry, group: &str, version: &str, rest: &[&str]) -> ApiResult<Route> {
+    pub fn parse(
+        registry: &Registry,
+        group: &str,
+        version: &str,
+        rest: &[&str],
+    ) -> ApiResult<Route> {
         if let ["namespaces", ns, plural, tail @ ..] = rest {
             if let Some(entry) = registry.lookup(group, version, plural) {
                 if entry.info.namespaced {
@@ -109,10 +114,11 @@ pub async fn handle(
     user: UserInfo,
 ) -> ApiResult<Response> {
     let info = route.entry.info.clone();
-        let method = parts.method.clone();
+    let method = parts.method.clone();
     let headers = parts.headers;
     if !info.persisted {
-        return crate::resource_virtual::handle(state, &route, &method, &headers, &body, &user).await;
+        return crate::resource_virtual::handle(state, &route, &method, &headers, &body, &user)
+            .await;
     }
     let mutating = method != Method::GET;
     let result = dispatch(state, &route, method, headers, body, query, user).await;
@@ -333,7 +339,12 @@ pub async fn list_objects(
     }
 }
 
-async fn list(state: &State, route: &Route, headers: &HeaderMap, query: &Query) -> ApiResult<Response> {
+async fn list(
+    state: &State,
+    route: &Route,
+    headers: &HeaderMap,
+    query: &Query,
+) -> ApiResult<Response> {
     let info = &route.entry.info;
     let filter = Filter::parse(
         query.get("labelSelector"),
@@ -342,7 +353,8 @@ async fn list(state: &State, route: &Route, headers: &HeaderMap, query: &Query) 
         &info.kind,
     )?;
     let limit = query.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
-    let (mut revision_override, start_after) = match query.get("continue").filter(|c| !c.is_empty()) {
+    let (mut revision_override, start_after) = match query.get("continue").filter(|c| !c.is_empty())
+    {
         Some(token) => {
             let (rv, start) = decode_continue(token)?;
             (Some(rv), Some(start))
@@ -350,7 +362,11 @@ async fn list(state: &State, route: &Route, headers: &HeaderMap, query: &Query) 
         None => (None, None),
     };
     // metadata.name=<n> inside one namespace (every kubectl wait/watch) is a single read.
-    let (items, revision, last_key) = match (filter.fields.single_name(), &route.namespace, info.namespaced) {
+    let (items, revision, last_key) = match (
+        filter.fields.single_name(),
+        &route.namespace,
+        info.namespaced,
+    ) {
         (Some(name), Some(_), true) | (Some(name), _, false) if start_after.is_none() => {
             let rev = state.store.current_revision().await?;
             let items = match read(state, route, name).await? {
@@ -359,7 +375,17 @@ async fn list(state: &State, route: &Route, headers: &HeaderMap, query: &Query) 
             };
             (items, rev, None)
         }
-        _ => list_objects(state, &route.entry, &route.prefix(), &filter, limit, start_after).await?,
+        _ => {
+            list_objects(
+                state,
+                &route.entry,
+                &route.prefix(),
+                &filter,
+                limit,
+                start_after,
+            )
+            .await?
+        }
     };
     let revision = revision_override.take().unwrap_or(revision);
     let rv = revision.to_string();
@@ -492,20 +518,21 @@ fn check_type(entry: &Entry, obj: &mut Value, url_ns: Option<&str>) -> ApiResult
     Ok(())
 }
 
-
 /// Namespaced objects need an existing, non-terminating namespace.
 async fn admit_namespace(state: &State, route: &Route, name: &str) -> ApiResult<()> {
-    let Some(ns) = route.namespace.as_deref().filter(|_| route.entry.info.namespaced) else {
+    let Some(ns) = route
+        .namespace
+        .as_deref()
+        .filter(|_| route.entry.info.namespaced)
+    else {
         return Ok(());
     };
     let key = format!("/registry/core/namespaces/{ns}");
     let Some(kv) = state.store.get(&key).await? else {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            format!("namespaces \"{ns}\" not found"),
-        )
-        .with_details(json!({"name": ns, "kind": "namespaces"})));
+        return Err(
+            ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found"))
+                .with_details(json!({"name": ns, "kind": "namespaces"})),
+        );
     };
     let obj = from_stored(&kv)?;
     if meta::is_deleting(&obj) {
@@ -523,7 +550,10 @@ fn validate_generic_meta(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let p = FieldPath::new("metadata");
     if meta::name(obj).is_none() {
-        errs.push(FieldError::required(&p.child("name"), "name or generateName is required"));
+        errs.push(FieldError::required(
+            &p.child("name"),
+            "name or generateName is required",
+        ));
     }
     errs
 }
@@ -603,7 +633,13 @@ pub(crate) async fn create_object(
         }
         admit_namespace(state, route, &name).await?;
         if !applied {
-            crate::fieldmanager::record_update(&mut candidate, None, &crate::fieldmanager::manager(query, headers), &info.api_version(), None);
+            crate::fieldmanager::record_update(
+                &mut candidate,
+                None,
+                &crate::fieldmanager::manager(query, headers),
+                &info.api_version(),
+                None,
+            );
         }
         let allocated = crate::alloc::admit_create(state, entry, &mut candidate, dry_run)?;
         warnings.0.extend(entry.strategy.warnings(&candidate));
@@ -654,7 +690,9 @@ fn apply_write(
     let kind = route.entry.info.kind.as_str();
     match mode {
         Write::Replace(new) => {
-            let rv = meta::meta_str(new, "resourceVersion").map(str::to_string).filter(|s| !s.is_empty());
+            let rv = meta::meta_str(new, "resourceVersion")
+                .map(str::to_string)
+                .filter(|s| !s.is_empty());
             Ok((new.clone(), rv))
         }
         Write::Patch { content_type, body } => {
@@ -662,7 +700,15 @@ fn apply_write(
             if patch_type == "application/apply-patch+yaml" {
                 let applied = crate::request::parse_yaml(body)?;
                 let force = query.flag("force");
-                let merged = crate::fieldmanager::apply(kind, current, &applied, manager, force, &route.entry.info.api_version(), sub)?;
+                let merged = crate::fieldmanager::apply(
+                    kind,
+                    current,
+                    &applied,
+                    manager,
+                    force,
+                    &route.entry.info.api_version(),
+                    sub,
+                )?;
                 return Ok((merged, None));
             }
             let patch = parse_json(body)?;
@@ -675,7 +721,8 @@ fn apply_write(
                     if route.entry.info.custom {
                         return Err(ApiError::new(415, "UnsupportedMediaType", "strategic merge patch is not supported for custom resources; use --type=merge or --type=json"));
                     }
-                    minato_patch::strategic::strategic_merge(kind, current, &patch).map_err(patch_error)?
+                    minato_patch::strategic::strategic_merge(kind, current, &patch)
+                        .map_err(patch_error)?
                 }
                 "application/merge-patch+json" => minato_patch::merge::merge_patch(current, &patch),
                 "application/json-patch+json" => {
@@ -722,7 +769,13 @@ fn prepare_update(
     let old_meta = meta::meta(old).cloned().unwrap_or_default();
     {
         let md = meta::meta_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match old_meta.get(k) {
                 Some(v) => {
                     md.insert(k.into(), v.clone());
@@ -759,7 +812,9 @@ fn prepare_update(
         Some("status") => {
             // A status write changes only the status (and nothing in metadata but managedFields).
             let status = new.get("status").cloned();
-            let managed = meta::meta(&new).and_then(|m| m.get("managedFields")).cloned();
+            let managed = meta::meta(&new)
+                .and_then(|m| m.get("managedFields"))
+                .cloned();
             let mut merged = old.clone();
             meta::strip_resource_version(&mut merged);
             if let Some(m) = merged.as_object_mut() {
@@ -796,7 +851,10 @@ fn prepare_update(
         entry.strategy.prepare_for_update(&mut new, old);
     }
     if entry.strategy.tracks_generation() && meta::spec_part(&new) != meta::spec_part(old) {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         meta::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     let mut errs = Vec::new();
@@ -865,7 +923,10 @@ pub async fn write(
             // Server-side apply creates; so does PUT for kinds that allow it (none here yet).
             if is_apply && sub.is_none() {
                 if let Write::Patch { body, .. } = &mode {
-                    return crate::fieldmanager::apply_create(state, route, body, query, &manager, headers).await;
+                    return crate::fieldmanager::apply_create(
+                        state, route, body, query, &manager, headers,
+                    )
+                    .await;
                 }
             }
             return Err(ApiError::not_found(&info, &name));
@@ -899,22 +960,40 @@ pub async fn write(
         let mut old_cmp = old.clone();
         meta::strip_resource_version(&mut old_cmp);
         if !is_apply {
-            crate::fieldmanager::record_update(&mut new, Some(&old_cmp), &manager, &info.api_version(), effective_sub.or(sub));
+            crate::fieldmanager::record_update(
+                &mut new,
+                Some(&old_cmp),
+                &manager,
+                &info.api_version(),
+                effective_sub.or(sub),
+            );
         }
         if new == old_cmp {
             // A no-op write changes nothing, not even the resourceVersion.
-            let body = if scale_mode { crate::scale::to_scale(&info, &old)? } else { old };
+            let body = if scale_mode {
+                crate::scale::to_scale(&info, &old)?
+            } else {
+                old
+            };
             return Ok(respond(200, &body, &warnings));
         }
         crate::alloc::admit_update(state, entry, &old_cmp, &mut new)?;
         if dry_run {
             let mut out = new;
             meta::set_resource_version(&mut out, kv.mod_revision);
-            let body = if scale_mode { crate::scale::to_scale(&info, &out)? } else { out };
+            let body = if scale_mode {
+                crate::scale::to_scale(&info, &out)?
+            } else {
+                out
+            };
             return Ok(respond(200, &body, &warnings));
         }
         if should_delete_on_update(&new) {
-            match state.store.delete(&route.key(&name), Some(kv.mod_revision)).await {
+            match state
+                .store
+                .delete(&route.key(&name), Some(kv.mod_revision))
+                .await
+            {
                 Ok(del) => {
                     crate::alloc::release_object(state, entry, &new);
                     let mut out = new;
@@ -928,11 +1007,19 @@ pub async fn write(
         }
         let stored = to_storage_version(state, entry, new.clone());
         let bytes = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
-        match state.store.update(&route.key(&name), bytes, kv.mod_revision).await {
+        match state
+            .store
+            .update(&route.key(&name), bytes, kv.mod_revision)
+            .await
+        {
             Ok(kv2) => {
                 let mut out = new;
                 meta::set_resource_version(&mut out, kv2.mod_revision);
-                let body = if scale_mode { crate::scale::to_scale(&info, &out)? } else { out };
+                let body = if scale_mode {
+                    crate::scale::to_scale(&info, &out)?
+                } else {
+                    out
+                };
                 return Ok(respond(200, &body, &warnings));
             }
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
@@ -958,11 +1045,17 @@ pub fn delete_options(headers: &HeaderMap, body: &[u8], query: &Query) -> ApiRes
     if !body.iter().all(u8::is_ascii_whitespace) {
         let v = decode_body(headers, body)?;
         o.grace_period = v.get("gracePeriodSeconds").and_then(Value::as_i64);
-        o.propagation = v.get("propagationPolicy").and_then(Value::as_str).map(str::to_string);
+        o.propagation = v
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if v.get("orphanDependents").and_then(Value::as_bool) == Some(true) {
             o.propagation = Some("Orphan".into());
         }
-        o.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+        o.precondition_uid = v
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         o.precondition_rv = v
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
@@ -1047,10 +1140,16 @@ pub async fn delete_object(
         }
         // Pods bound to a node end gracefully: the node agent confirms with a grace-0 delete.
         let is_pod = info.group.is_empty() && info.kind == "Pod";
-        let bound = old.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let bound = old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
         let grace = if is_pod && bound {
             opts.grace_period
-                .or_else(|| old.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+                .or_else(|| {
+                    old.pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                })
                 .unwrap_or(30)
                 .max(0)
         } else {
@@ -1058,7 +1157,10 @@ pub async fn delete_object(
         };
         let is_namespace = info.group.is_empty() && info.kind == "Namespace";
         let ns_finalizers = is_namespace
-            && old.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+            && old
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
         let needs_update = grace > 0 || !finalizers.is_empty() || ns_finalizers;
         if needs_update {
             let already = meta::is_deleting(&old);
@@ -1070,7 +1172,10 @@ pub async fn delete_object(
                 let shorten = current_grace.is_none_or(|g| grace < g);
                 if !already || shorten {
                     let ts = chrono::Utc::now() + chrono::Duration::seconds(grace);
-                    md.insert("deletionTimestamp".into(), json!(ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+                    md.insert(
+                        "deletionTimestamp".into(),
+                        json!(ts.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                    );
                     md.insert("deletionGracePeriodSeconds".into(), json!(grace));
                 }
                 if finalizers.is_empty() {
@@ -1097,8 +1202,13 @@ pub async fn delete_object(
                     return Ok((200, new));
                 }
                 let stored = to_storage_version(state, entry, new.clone());
-                let bytes = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
-                match state.store.update(&route.key(name), bytes, kv.mod_revision).await {
+                let bytes =
+                    serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+                match state
+                    .store
+                    .update(&route.key(name), bytes, kv.mod_revision)
+                    .await
+                {
                     Ok(kv2) => {
                         meta::set_resource_version(&mut new, kv2.mod_revision);
                         return Ok((200, new));
@@ -1112,13 +1222,28 @@ pub async fn delete_object(
         if dry_run {
             return Ok((200, delete_status(info, &old)));
         }
-        match state.store.delete(&route.key(name), Some(kv.mod_revision)).await {
+        match state
+            .store
+            .delete(&route.key(name), Some(kv.mod_revision))
+            .await
+        {
             Ok(del) => {
                 crate::alloc::release_object(state, entry, &old);
                 let mut out = old;
                 meta::set_resource_version(&mut out, del.mod_revision);
-                let returns_object = info.group.is_empty() && matches!(info.kind.as_str(), "Pod" | "Service" | "ServiceAccount" | "Namespace");
-                return Ok((200, if returns_object { out } else { delete_status(info, &out) }));
+                let returns_object = info.group.is_empty()
+                    && matches!(
+                        info.kind.as_str(),
+                        "Pod" | "Service" | "ServiceAccount" | "Namespace"
+                    );
+                return Ok((
+                    200,
+                    if returns_object {
+                        out
+                    } else {
+                        delete_status(info, &out)
+                    },
+                ));
             }
             Err(StoreError::Conflict { .. }) => continue,
             Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(info, name)),
@@ -1128,7 +1253,13 @@ pub async fn delete_object(
     Err(ApiError::conflict(info, name))
 }
 
-async fn delete(state: &State, route: &Route, headers: &HeaderMap, body: &[u8], query: &Query) -> ApiResult<Response> {
+async fn delete(
+    state: &State,
+    route: &Route,
+    headers: &HeaderMap,
+    body: &[u8],
+    query: &Query,
+) -> ApiResult<Response> {
     let opts = delete_options(headers, body, query)?;
     let dry_run = query.dry_run()?;
     let name = route.name.clone().unwrap_or_default();
@@ -1145,17 +1276,30 @@ async fn delete_collection(
 ) -> ApiResult<Response> {
     let info = &route.entry.info;
     if !info.has_verb("deletecollection") {
-        return Err(ApiError::method_not_allowed(format!("deletecollection is not supported on {}", info.plural)));
+        return Err(ApiError::method_not_allowed(format!(
+            "deletecollection is not supported on {}",
+            info.plural
+        )));
     }
     let opts = delete_options(headers, body, query)?;
     let dry_run = query.dry_run()?;
-    let filter = Filter::parse(query.get("labelSelector"), query.get("fieldSelector"), &info.group, &info.kind)?;
-    let (items, rev, _) = list_objects(state, &route.entry, &route.prefix(), &filter, None, None).await?;
+    let filter = Filter::parse(
+        query.get("labelSelector"),
+        query.get("fieldSelector"),
+        &info.group,
+        &info.kind,
+    )?;
+    let (items, rev, _) =
+        list_objects(state, &route.entry, &route.prefix(), &filter, None, None).await?;
     let mut deleted = Vec::new();
     for item in items {
         let name = meta::name(&item).unwrap_or("").to_string();
         let ns = meta::namespace(&item).map(str::to_string);
-        let r = Route { namespace: ns.or(route.namespace.clone()), name: Some(name.clone()), ..route.clone() };
+        let r = Route {
+            namespace: ns.or(route.namespace.clone()),
+            name: Some(name.clone()),
+            ..route.clone()
+        };
         match delete_object(state, &r, &name, &opts, dry_run).await {
             Ok((_, obj)) => deleted.push(obj),
             Err(e) if e.code == 404 => {}

@@ -42,7 +42,10 @@ pub async fn handle(
     }
     match info.kind.as_str() {
         "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
-            let ra = obj.pointer("/spec/resourceAttributes").cloned().unwrap_or(Value::Null);
+            let ra = obj
+                .pointer("/spec/resourceAttributes")
+                .cloned()
+                .unwrap_or(Value::Null);
             let s = |k: &str| ra.get(k).and_then(Value::as_str).unwrap_or("").to_string();
             let attrs = Attributes {
                 verb: s("verb"),
@@ -51,22 +54,36 @@ pub async fn handle(
                 subresource: s("subresource"),
                 namespace: s("namespace"),
                 name: s("name"),
-                path: obj.pointer("/spec/nonResourceAttributes/path").and_then(Value::as_str).unwrap_or("").to_string(),
+                path: obj
+                    .pointer("/spec/nonResourceAttributes/path")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             };
             let subject = if info.kind == "SelfSubjectAccessReview" {
                 user.clone()
             } else {
                 UserInfo {
-                    name: obj.pointer("/spec/user").and_then(Value::as_str).unwrap_or("").to_string(),
+                    name: obj
+                        .pointer("/spec/user")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     groups: obj
                         .pointer("/spec/groups")
                         .and_then(Value::as_array)
-                        .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|g| g.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 }
             };
             let status = match state.authorizer.authorize(&subject, &attrs) {
-                Ok(()) => json!({"allowed": true, "reason": "allowed: the user is a cluster administrator (RBAC is not enforced yet)"}),
+                Ok(()) => {
+                    json!({"allowed": true, "reason": "allowed: the user is a cluster administrator (RBAC is not enforced yet)"})
+                }
                 Err(why) => json!({"allowed": false, "reason": why}),
             };
             obj["status"] = status;
@@ -85,7 +102,11 @@ pub async fn handle(
             obj["status"] = json!({"authenticated": false, "error": "token authentication is not enabled on this server yet"});
         }
         "Binding" => {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let pod_entry = state
                 .registry
                 .lookup("", "v1", "pods")
@@ -98,8 +119,19 @@ pub async fn handle(
             };
             let bytes = serde_json::to_vec(&obj).unwrap_or_default();
             let mut h = HeaderMap::new();
-            h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-            return crate::subresource::post(state, &pod_route, "binding", &h, &bytes, &crate::request::Query::default()).await;
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return crate::subresource::post(
+                state,
+                &pod_route,
+                "binding",
+                &h,
+                &bytes,
+                &crate::request::Query::default(),
+            )
+            .await;
         }
         _ => {
             return Err(ApiError::method_not_allowed(format!(

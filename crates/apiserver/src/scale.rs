@@ -20,8 +20,14 @@ pub fn to_scale(info: &ResourceInfo, obj: &Value) -> ApiResult<Value> {
         .scale
         .as_ref()
         .ok_or_else(|| ApiError::path_not_found())?;
-    let spec_replicas = obj.pointer(&scale.spec_replicas).and_then(Value::as_i64).unwrap_or(0);
-    let status_replicas = obj.pointer(&scale.status_replicas).and_then(Value::as_i64).unwrap_or(0);
+    let spec_replicas = obj
+        .pointer(&scale.spec_replicas)
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let status_replicas = obj
+        .pointer(&scale.status_replicas)
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let selector = scale
         .label_selector
         .as_ref()
@@ -29,7 +35,13 @@ pub fn to_scale(info: &ResourceInfo, obj: &Value) -> ApiResult<Value> {
         .unwrap_or_default();
     let md = meta::meta(obj).cloned().unwrap_or_default();
     let mut out_meta = json!({});
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = md.get(k) {
             out_meta[k] = v.clone();
         }
@@ -73,13 +85,19 @@ pub fn from_scale(info: &ResourceInfo, parent: &Value, scale_obj: &Value) -> Api
     }
     let mut out = parent.clone();
     meta::strip_resource_version(&mut out);
-    let segments: Vec<&str> = scale.spec_replicas.trim_start_matches('/').split('/').collect();
+    let segments: Vec<&str> = scale
+        .spec_replicas
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
     let mut cur = &mut out;
     for (i, s) in segments.iter().enumerate() {
         if !cur.is_object() {
             *cur = json!({});
         }
-        let m = cur.as_object_mut().ok_or_else(|| ApiError::internal("scale path"))?;
+        let m = cur
+            .as_object_mut()
+            .ok_or_else(|| ApiError::internal("scale path"))?;
         if i == segments.len() - 1 {
             m.insert(s.to_string(), json!(replicas));
             break;

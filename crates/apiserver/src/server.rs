@@ -196,7 +196,11 @@ fn text_response(status: u16, text: &'static str) -> Response {
         .unwrap_or_else(|_| http::Response::new(crate::http::empty()))
 }
 
-async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>, peer: Peer) -> Response {
+async fn handle(
+    state: Arc<State>,
+    req: http::Request<hyper::body::Incoming>,
+    peer: Peer,
+) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
@@ -247,11 +251,10 @@ async fn handle_inner(
     match segments.as_slice() {
         ["api"] => {
             if let Some(v) = wants_aggregated_discovery(&parts.headers) {
-                return Ok(aggregated_response(&crate::discovery::aggregated(
-                    &state.registry,
-                    true,
+                return Ok(aggregated_response(
+                    &crate::discovery::aggregated(&state.registry, true, v),
                     v,
-                ), v));
+                ));
             }
             Ok(json_response(
                 200,
@@ -260,11 +263,10 @@ async fn handle_inner(
         }
         ["apis"] => {
             if let Some(v) = wants_aggregated_discovery(&parts.headers) {
-                return Ok(aggregated_response(&crate::discovery::aggregated(
-                    &state.registry,
-                    false,
+                return Ok(aggregated_response(
+                    &crate::discovery::aggregated(&state.registry, false, v),
                     v,
-                ), v));
+                ));
             }
             Ok(json_response(
                 200,

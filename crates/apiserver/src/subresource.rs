@@ -27,13 +27,28 @@ pub async fn post(
                 .pointer("/target/name")
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::invalid("Binding", "", &name, &[minato_resources::FieldError::required(&minato_resources::FieldPath::new("target.name"), "")]))?
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Binding",
+                        "",
+                        &name,
+                        &[minato_resources::FieldError::required(
+                            &minato_resources::FieldPath::new("target.name"),
+                            "",
+                        )],
+                    )
+                })?
                 .to_string();
             bind(state, route, &name, &node, query).await
         }
         "eviction" => {
-            let grace = body.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64);
-            let opts = DeleteOptions { grace_period: grace, ..Default::default() };
+            let grace = body
+                .pointer("/deleteOptions/gracePeriodSeconds")
+                .and_then(Value::as_i64);
+            let opts = DeleteOptions {
+                grace_period: grace,
+                ..Default::default()
+            };
             crate::eviction::check(state, route, &name).await?;
             delete_object(state, route, &name, &opts, query.dry_run()?).await?;
             Ok(respond(
@@ -48,7 +63,13 @@ pub async fn post(
 
 /// Sets `spec.nodeName` once, with the PodScheduled condition; a pod already bound elsewhere is
 /// a conflict, as upstream. Binding bypasses the pod update rules (spec is otherwise immutable).
-async fn bind(state: &Arc<State>, route: &Route, name: &str, node: &str, query: &Query) -> ApiResult<Response> {
+async fn bind(
+    state: &Arc<State>,
+    route: &Route,
+    name: &str,
+    node: &str,
+    query: &Query,
+) -> ApiResult<Response> {
     let info = &route.entry.info;
     let key = info.key(route.namespace.as_deref(), name);
     for _ in 0..16 {
@@ -59,9 +80,17 @@ async fn bind(state: &Arc<State>, route: &Route, name: &str, node: &str, query: 
             .ok_or_else(|| ApiError::not_found(info, name))?;
         let mut pod = crate::resource::from_stored(&kv)?;
         if crate::meta::is_deleting(&pod) {
-            return Err(ApiError::conflict_message(info, name, "pod is being deleted, cannot be assigned to a host"));
+            return Err(ApiError::conflict_message(
+                info,
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
-        if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(existing) = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             return Err(ApiError::conflict_message(
                 info,
                 name,

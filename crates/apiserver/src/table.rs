@@ -26,27 +26,34 @@ pub fn table(
     let info = &entry.info;
     let now = chrono::Utc::now();
     let printer_columns = entry.strategy.printer_columns();
-    let (columns, rows): (Vec<minato_printers::Column>, Vec<minato_printers::Row>) = match &printer_columns {
-        Some(apc) => (
-            minato_printers::crd_columns(apc),
-            items
-                .iter()
-                .map(|o| minato_printers::Row {
-                    cells: minato_printers::crd_cells(apc, o, now),
-                    object: row_object(o, query),
-                })
-                .collect(),
-        ),
-        None => (
-            minato_printers::columns(&info.group, &info.kind),
-            items
-                .iter()
-                .map(|o| minato_printers::Row {
-                    cells: minato_printers::cells(&info.group, &info.kind, o, now),
-                    object: row_object(o, query),
-                })
-                .collect(),
-        ),
-    };
-    minato_printers::table(&columns, rows, with_headers, resource_version, continue_token)
+    let (columns, rows): (Vec<minato_printers::Column>, Vec<minato_printers::Row>) =
+        match &printer_columns {
+            Some(apc) => (
+                minato_printers::crd_columns(apc),
+                items
+                    .iter()
+                    .map(|o| minato_printers::Row {
+                        cells: minato_printers::crd_cells(apc, o, now),
+                        object: row_object(o, query),
+                    })
+                    .collect(),
+            ),
+            None => (
+                minato_printers::columns(&info.group, &info.kind),
+                items
+                    .iter()
+                    .map(|o| minato_printers::Row {
+                        cells: minato_printers::cells(&info.group, &info.kind, o, now),
+                        object: row_object(o, query),
+                    })
+                    .collect(),
+            ),
+        };
+    minato_printers::table(
+        &columns,
+        rows,
+        with_headers,
+        resource_version,
+        continue_token,
+    )
 }

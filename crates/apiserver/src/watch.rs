@@ -32,7 +32,9 @@ struct Encoder {
 impl Encoder {
     fn event(&mut self, kind: &str, obj: &Value) -> Bytes {
         let object = if self.table && kind != "BOOKMARK" && kind != "ERROR" {
-            let rv = meta::meta_str(obj, "resourceVersion").unwrap_or("").to_string();
+            let rv = meta::meta_str(obj, "resourceVersion")
+                .unwrap_or("")
+                .to_string();
             let t = crate::table::table(
                 &self.route.entry,
                 std::slice::from_ref(obj),
@@ -46,7 +48,8 @@ impl Encoder {
         } else {
             obj.clone()
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -58,21 +61,33 @@ impl Encoder {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let obj = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
 }
 
 fn error_event(e: &ApiError) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    let mut line =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }
 
-pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query: &Query) -> ApiResult<Response> {
+pub async fn watch(
+    state: &Arc<State>,
+    route: &Route,
+    headers: &HeaderMap,
+    query: &Query,
+) -> ApiResult<Response> {
     let info = route.entry.info.clone();
-    let filter = Filter::parse(query.get("labelSelector"), query.get("fieldSelector"), &info.group, &info.kind)?;
+    let filter = Filter::parse(
+        query.get("labelSelector"),
+        query.get("fieldSelector"),
+        &info.group,
+        &info.kind,
+    )?;
     let timeout = match query.int("timeoutSeconds")? {
         Some(t) if t > 0 => Duration::from_secs(t as u64),
         _ => {
@@ -82,7 +97,10 @@ pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.get("sendInitialEvents") == Some("true");
-    let rv_param = query.get("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
+    let rv_param = query
+        .get("resourceVersion")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let prefix = match &route.namespace {
         Some(ns) if info.namespaced => info.namespace_prefix(ns),
         _ => info.key_prefix(),
@@ -99,7 +117,8 @@ pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query
     let start_rev: i64;
     let mut initial: Vec<Value> = Vec::new();
     if initial_state {
-        let (items, rev, _) = list_objects(state, &route.entry, &prefix, &filter, None, None).await?;
+        let (items, rev, _) =
+            list_objects(state, &route.entry, &prefix, &filter, None, None).await?;
         start_rev = rev;
         initial = items;
     } else {
@@ -107,13 +126,23 @@ pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query
             .as_deref()
             .unwrap_or("0")
             .parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version {:?}: resourceVersion must be an integer", rv_param.as_deref().unwrap_or(""))))?;
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid resource version {:?}: resourceVersion must be an integer",
+                    rv_param.as_deref().unwrap_or("")
+                ))
+            })?;
     }
     let stream = match state.store.watch(&prefix, start_rev).await {
         Ok(s) => Some(s),
-        Err(StoreError::Compacted { requested, compacted }) => {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
             // Upstream answers 200 and then an ERROR event carrying 410 Expired.
-            let e = ApiError::gone(format!("too old resource version: {requested} ({compacted})"));
+            let e = ApiError::gone(format!(
+                "too old resource version: {requested} ({compacted})"
+            ));
             let _ = tx.send(Ok(error_event(&e))).await;
             None
         }
@@ -180,8 +209,13 @@ pub async fn watch(state: &Arc<State>, route: &Route, headers: &HeaderMap, query
 
 /// Maps a store event to a watch event for this watcher: selector transitions become ADDED or
 /// DELETED, as upstream's watch cache does.
-fn translate(entry: &minato_resources::registry::Entry, filter: &Filter, event: &Event) -> Option<(&'static str, Value)> {
-    let decode = |kv: &minato_store::KeyValue| from_stored(kv).ok().map(|v| to_route_version(entry, v));
+fn translate(
+    entry: &minato_resources::registry::Entry,
+    filter: &Filter,
+    event: &Event,
+) -> Option<(&'static str, Value)> {
+    let decode =
+        |kv: &minato_store::KeyValue| from_stored(kv).ok().map(|v| to_route_version(entry, v));
     match event {
         Event::Put { kv, prev } => {
             let new = decode(kv)?;

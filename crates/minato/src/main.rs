@@ -8,7 +8,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "minato", version, about = "A Kubernetes-compatible container orchestrator in one binary")]
+#[command(
+    name = "minato",
+    version,
+    about = "A Kubernetes-compatible container orchestrator in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -16,8 +20,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane (API server on an embedded store) in this process.
+    /// Run the control plane (API server on an embedded store, controllers) in this process.
     Server(ServerArgs),
+    /// Run the controllers (namespace lifecycle, garbage collector) against an API server.
+    ControllerManager(ClientArgs),
+}
+
+#[derive(Parser)]
+struct ClientArgs {
+    /// kubeconfig of the API server to work for.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
 }
 
 #[derive(Parser)]
@@ -34,6 +47,9 @@ struct ServerArgs {
     /// NodePort range, as FIRST-LAST.
     #[arg(long, default_value = "30000-32767")]
     node_port_range: String,
+    /// Do not run the controllers in this process (run `minato controller-manager` instead).
+    #[arg(long)]
+    no_controllers: bool,
     /// Do not run the local node agent (reserved: the node agent is not part of this build yet).
     #[arg(long)]
     no_agent: bool,
@@ -47,8 +63,12 @@ fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
         .split_once('-')
         .context("--node-port-range must look like 30000-32767")?;
     Ok((
-        a.trim().parse().context("bad first port in --node-port-range")?,
-        b.trim().parse().context("bad last port in --node-port-range")?,
+        a.trim()
+            .parse()
+            .context("bad first port in --node-port-range")?,
+        b.trim()
+            .parse()
+            .context("bad last port in --node-port-range")?,
     ))
 }
 
@@ -78,11 +98,48 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         running.kubeconfig.display()
     );
     let _ = args.no_agent;
+    if !args.no_controllers {
+        let kubeconfig = running.kubeconfig.clone();
+        tokio::spawn(async move { supervise_controllers(kubeconfig).await });
+    }
     tokio::select! {
         _ = running.wait() => {}
         _ = shutdown_signal() => { tracing::info!("shutting down"); }
     }
     Ok(())
+}
+
+async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .context("the kubeconfig does not describe a usable cluster")?;
+    kube::Client::try_from(config).context("cannot build an API client")
+}
+
+/// Runs the controllers as API clients of our own server, restarting them if they fail.
+async fn supervise_controllers(kubeconfig: PathBuf) {
+    let mut backoff = std::time::Duration::from_millis(500);
+    loop {
+        match kube_client(&kubeconfig).await {
+            Ok(client) => match minato_controllers::run_all(client).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(error = %e, "controllers stopped; restarting"),
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot start controllers; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
+async fn controller_manager(args: ClientArgs) -> anyhow::Result<()> {
+    let client = kube_client(&args.kubeconfig).await?;
+    tokio::select! {
+        r = minato_controllers::run_all(client) => r.context("controllers failed"),
+        _ = shutdown_signal() => Ok(()),
+    }
 }
 
 async fn shutdown_signal() {
@@ -105,6 +162,8 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // One TLS crypto provider for every client and server in the process (kube, our API server).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,5 +171,6 @@ fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
+        Command::ControllerManager(args) => runtime.block_on(controller_manager(args)),
     }
 }
