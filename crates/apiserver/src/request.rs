@@ -63,7 +63,7 @@ impl Query {
                 )));
             }
         }
-        Ok(values.iter().any(|v| *v == "All"))
+        Ok(values.contains(&"All"))
     }
 }
 

@@ -19,7 +19,7 @@ pub fn to_scale(info: &ResourceInfo, obj: &Value) -> ApiResult<Value> {
     let scale = info
         .scale
         .as_ref()
-        .ok_or_else(|| ApiError::path_not_found())?;
+        .ok_or_else(ApiError::path_not_found)?;
     let spec_replicas = obj
         .pointer(&scale.spec_replicas)
         .and_then(Value::as_i64)
@@ -64,7 +64,7 @@ pub fn from_scale(info: &ResourceInfo, parent: &Value, scale_obj: &Value) -> Api
     let scale = info
         .scale
         .as_ref()
-        .ok_or_else(|| ApiError::path_not_found())?;
+        .ok_or_else(ApiError::path_not_found)?;
     let replicas = match scale_obj.pointer("/spec/replicas") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().ok_or_else(|| {

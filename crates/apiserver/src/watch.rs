@@ -157,10 +157,8 @@ pub async fn watch(
                 return;
             }
         }
-        if send_initial {
-            if tx.send(Ok(enc.bookmark(start_rev, true))).await.is_err() {
-                return;
-            }
+        if send_initial && tx.send(Ok(enc.bookmark(start_rev, true))).await.is_err() {
+            return;
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_rev = start_rev;
