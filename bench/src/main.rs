@@ -1,1 +1,332 @@
-fn main() {}
+//! minato-bench: one workload against minato (launched here) or any Kubernetes API server.
+
+mod raw;
+mod scenarios;
+mod server;
+mod stats;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde_json::{json, Value};
+
+use crate::raw::RawTarget;
+use crate::server::Server;
+use crate::stats::Section;
+
+pub const SCENARIOS: [&str; 6] = [
+    "startup", "apply100", "crud", "list10k", "watchers", "churn",
+];
+
+#[derive(Parser, Clone)]
+#[command(
+    name = "minato-bench",
+    about = "Benchmark a Kubernetes API server (minato or any other)"
+)]
+pub struct Args {
+    /// Run against the server this kubeconfig points at.
+    #[arg(long, conflicts_with = "minato_bin")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Launch fresh minato servers from this binary (temp data dir, random loopback port).
+    #[arg(long)]
+    pub minato_bin: Option<PathBuf>,
+    /// Also run the scenarios against this server and print our/baseline ratios.
+    #[arg(long)]
+    pub baseline_kubeconfig: Option<PathBuf>,
+    /// Comma-separated: startup, apply100, crud, list10k, watchers, churn, or all.
+    #[arg(long, default_value = "all")]
+    pub scenarios: String,
+    /// Print machine-readable figures on stdout (the readable report goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Allow servers that are not on a loopback address.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Keep the benchmark's namespaces and objects afterwards (external servers).
+    #[arg(long)]
+    pub keep: bool,
+
+    /// startup: launches on fresh data dirs.
+    #[arg(long, default_value_t = 5)]
+    pub startup_runs: usize,
+    /// apply100: Deployments in the applied file.
+    #[arg(long, default_value_t = 100)]
+    pub apply_count: usize,
+    /// apply100: kubectl binary.
+    #[arg(long, default_value = "kubectl")]
+    pub kubectl: PathBuf,
+    /// apply100: kubectl --validate: auto (false only when the server serves no OpenAPI), true, false.
+    #[arg(long, default_value = "auto")]
+    pub apply_validate: String,
+    /// crud: operations of each kind per concurrency level.
+    #[arg(long, default_value_t = 2000)]
+    pub crud_ops: usize,
+    /// crud: concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub crud_clients: Vec<usize>,
+    /// list10k: ConfigMaps to create.
+    #[arg(long, default_value_t = 10_000)]
+    pub list_count: usize,
+    /// list10k: page size of the paged LIST.
+    #[arg(long, default_value_t = 500)]
+    pub list_page: usize,
+    /// list10k and churn: concurrent writers while creating.
+    #[arg(long, default_value_t = 32)]
+    pub create_concurrency: usize,
+    /// watchers: concurrent watches.
+    #[arg(long, default_value_t = 1000)]
+    pub watchers: usize,
+    /// watchers: watch streams per HTTP/2 connection.
+    #[arg(long, default_value_t = 100)]
+    pub streams_per_conn: usize,
+    /// churn: updates in total.
+    #[arg(long, default_value_t = 20_000)]
+    pub churn_updates: usize,
+    /// churn: ConfigMaps updated.
+    #[arg(long, default_value_t = 100)]
+    pub churn_objects: usize,
+    /// churn: how long to watch the store size afterwards (the store keeps 5 min of history and
+    /// compacts every 60 s by default, so less than ~6 min shows no compaction).
+    #[arg(long, default_value_t = 400)]
+    pub churn_wait_secs: u64,
+}
+
+/// A server the API scenarios run against.
+pub struct Target {
+    pub label: String,
+    pub kubeconfig: PathBuf,
+    pub client: kube::Client,
+    pub raw: std::sync::Arc<RawTarget>,
+}
+
+impl Target {
+    pub async fn open(label: &str, kubeconfig: &Path, allow_remote: bool) -> Result<Target> {
+        let raw = RawTarget::from_kubeconfig(kubeconfig)?;
+        if !allow_remote && !raw::is_loopback(&raw.host) {
+            bail!(
+                "{} points at {}, not loopback; pass --allow-remote to run there",
+                kubeconfig.display(),
+                raw.host
+            );
+        }
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+        let mut cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?;
+        // Long lists of 10,000 objects on a debug build can take a while.
+        cfg.read_timeout = Some(std::time::Duration::from_secs(300));
+        // kube's client has no client-side rate limiter (unlike client-go's QPS 5 / burst 10).
+        let client = kube::Client::try_from(cfg)?;
+        Ok(Target {
+            label: label.to_string(),
+            kubeconfig: kubeconfig.to_path_buf(),
+            client,
+            raw: std::sync::Arc::new(raw),
+        })
+    }
+}
+
+fn selected(args: &Args) -> Result<Vec<&'static str>> {
+    let want: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    if want.contains(&"all") {
+        return Ok(SCENARIOS.to_vec());
+    }
+    for w in &want {
+        if !SCENARIOS.contains(w) {
+            bail!("unknown scenario {w:?}; choose from {SCENARIOS:?} or all");
+        }
+    }
+    Ok(SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| want.contains(s))
+        .collect())
+}
+
+fn say(s: &str) {
+    eprintln!("[minato-bench] {s}");
+}
+
+/// Runs one API scenario against a target.
+async fn run_api(name: &str, args: &Args, t: &Target) -> Result<Section> {
+    say(&format!("{name} on {}", t.label));
+    match name {
+        "apply100" => scenarios::apply(args, t).await,
+        "crud" => scenarios::crud(args, t).await,
+        "list10k" => scenarios::list10k(args, t).await,
+        "watchers" => scenarios::watchers(args, t).await,
+        _ => bail!("not an API scenario: {name}"),
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let names = selected(&args)?;
+    let bin = args.minato_bin.clone();
+    if bin.is_none() && args.kubeconfig.is_none() {
+        bail!("give --kubeconfig FILE or --minato-bin PATH");
+    }
+    let mut results: Vec<(String, String, Section)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+
+    if names.contains(&"startup") {
+        match &bin {
+            Some(b) => {
+                say("startup");
+                results.push((
+                    "startup".into(),
+                    "minato".into(),
+                    scenarios::startup(&args, b).await?,
+                ));
+            }
+            None => skipped.push("startup (needs --minato-bin)".into()),
+        }
+    }
+
+    let api: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !matches!(*n, "startup" | "churn"))
+        .collect();
+    if !api.is_empty() {
+        // Launch one fresh server for all API scenarios, or use the given kubeconfig.
+        let server = match &bin {
+            Some(b) => Some(Server::launch(b).await?),
+            None => None,
+        };
+        let (label, kc) = match (&server, &args.kubeconfig) {
+            (Some(s), _) => ("minato".to_string(), s.kubeconfig.clone()),
+            (None, Some(k)) => ("target".to_string(), k.clone()),
+            (None, None) => unreachable!("checked above"),
+        };
+        let target = Target::open(&label, &kc, args.allow_remote).await?;
+        let baseline = match &args.baseline_kubeconfig {
+            Some(g) => Some(Target::open("baseline", g, args.allow_remote).await?),
+            None => None,
+        };
+        for name in &api {
+            let sec = run_api(name, &args, &target).await;
+            match sec {
+                Ok(s) => results.push((name.to_string(), label.clone(), s)),
+                Err(e) => {
+                    say(&format!("{name} failed on {label}: {e:#}"));
+                    let mut s = Section::default();
+                    s.line(format!("FAILED: {e:#}"));
+                    s.set("error", json!(format!("{e:#}")));
+                    results.push((name.to_string(), label.clone(), s));
+                }
+            }
+            if let Some(b) = &baseline {
+                let sec = run_api(name, &args, b).await.unwrap_or_else(|e| {
+                    let mut s = Section::default();
+                    s.line(format!("FAILED: {e:#}"));
+                    s.set("error", json!(format!("{e:#}")));
+                    s
+                });
+                results.push((name.to_string(), "baseline".into(), sec));
+            }
+        }
+        // A launched server is thrown away whole; external servers get their objects deleted.
+        if !args.keep {
+            if server.is_none() {
+                scenarios::cleanup(&target).await;
+            }
+            if let Some(b) = &baseline {
+                scenarios::cleanup(b).await;
+            }
+        }
+        if let Some(s) = server {
+            if let Ok(rss) = s.rss_bytes() {
+                say(&format!(
+                    "server RSS after API scenarios: {} MB",
+                    stats::mb(rss)
+                ));
+            }
+            s.stop();
+        }
+    }
+
+    if names.contains(&"churn") {
+        match &bin {
+            Some(b) => {
+                say("churn (fresh server)");
+                let s = scenarios::churn(&args, b).await.unwrap_or_else(|e| {
+                    let mut s = Section::default();
+                    s.line(format!("FAILED: {e:#}"));
+                    s.set("error", json!(format!("{e:#}")));
+                    s
+                });
+                results.push(("churn".into(), "minato".into(), s));
+            }
+            None => skipped.push("churn (needs --minato-bin to see the store)".into()),
+        }
+    }
+
+    print_report(&args, &results, &skipped)
+}
+
+fn print_report(
+    args: &Args,
+    results: &[(String, String, Section)],
+    skipped: &[String],
+) -> Result<()> {
+    let mut out = String::new();
+    out.push_str("\n=== minato-bench report ===\n");
+    for (name, label, sec) in results {
+        out.push_str(&format!("\n[{name}] on {label}\n"));
+        for l in &sec.lines {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    // our/baseline ratios for figures measured on both in this run.
+    let mut ratios = Vec::new();
+    for (name, label, ours) in results.iter().filter(|r| r.1 != "baseline") {
+        let Some((_, _, base)) = results.iter().find(|r| &r.0 == name && r.1 == "baseline") else {
+            continue;
+        };
+        for f in &ours.figures {
+            if let Some(b) = base.figures.iter().find(|b| b.name == f.name) {
+                if b.value > 0.0 {
+                    let r = f.value / b.value;
+                    out.push_str(&format!(
+                        "  ratio {name}/{}: {label} {:.3} {} / baseline {:.3} {} = {:.2}x\n",
+                        f.name, f.value, f.unit, b.value, b.unit, r
+                    ));
+                    ratios.push(json!({"scenario": name, "figure": f.name, "ours": f.value,
+                                        "baseline": b.value, "unit": f.unit, "ratio": r}));
+                }
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        out.push_str(&format!("\nskipped: {}\n", skipped.join(", ")));
+    }
+    if args.json {
+        eprint!("{out}");
+        let mut scen = serde_json::Map::new();
+        for (name, label, sec) in results {
+            let entry = scen
+                .entry(name.clone())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(m) = entry {
+                m.insert(label.clone(), Value::Object(sec.json.clone()));
+            }
+        }
+        let doc = json!({"scenarios": scen, "ratios": ratios, "skipped": skipped});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{out}");
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // kube's rustls feature brings no crypto provider of its own; use ring, as the server does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(run(args))
+}

@@ -16,10 +16,7 @@ fn selector_string(v: Option<&Value>) -> String {
 
 /// The Scale object for a workload.
 pub fn to_scale(info: &ResourceInfo, obj: &Value) -> ApiResult<Value> {
-    let scale = info
-        .scale
-        .as_ref()
-        .ok_or_else(ApiError::path_not_found)?;
+    let scale = info.scale.as_ref().ok_or_else(ApiError::path_not_found)?;
     let spec_replicas = obj
         .pointer(&scale.spec_replicas)
         .and_then(Value::as_i64)
@@ -61,10 +58,7 @@ pub fn to_scale(info: &ResourceInfo, obj: &Value) -> ApiResult<Value> {
 
 /// Applies a written Scale back onto the parent object.
 pub fn from_scale(info: &ResourceInfo, parent: &Value, scale_obj: &Value) -> ApiResult<Value> {
-    let scale = info
-        .scale
-        .as_ref()
-        .ok_or_else(ApiError::path_not_found)?;
+    let scale = info.scale.as_ref().ok_or_else(ApiError::path_not_found)?;
     let replicas = match scale_obj.pointer("/spec/replicas") {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().ok_or_else(|| {
