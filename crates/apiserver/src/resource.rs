@@ -202,6 +202,10 @@ pub fn from_stored(kv: &KeyValue) -> ApiResult<Value> {
 
 /// Converts a stored object to the version the route serves.
 pub fn to_route_version(entry: &Entry, obj: Value) -> Value {
+    let target = entry.info.api_version();
+    if obj.get("apiVersion").and_then(Value::as_str) == Some(target.as_str()) {
+        return obj;
+    }
     if entry.info.storage_version || entry.info.custom {
         let mut obj = obj;
         if entry.info.custom {
@@ -220,6 +224,17 @@ fn to_storage_version(state: &State, entry: &Entry, obj: Value) -> Value {
     if entry.info.storage_version {
         return obj;
     }
+    if let Some(storage) = state
+        .registry
+        .storage_entry(&entry.info.group, &entry.info.plural)
+    {
+        // Some strategies decode straight into the storage version (autoscaling/v1 HPAs).
+        if obj.get("apiVersion").and_then(Value::as_str)
+            == Some(storage.info.api_version().as_str())
+        {
+            return obj;
+        }
+    }
     match state
         .registry
         .storage_entry(&entry.info.group, &entry.info.plural)
@@ -234,6 +249,19 @@ fn to_storage_version(state: &State, entry: &Entry, obj: Value) -> Value {
         Some(storage) => entry.strategy.convert(obj, &storage.info.api_version()),
         None => obj,
     }
+}
+
+/// The stored object in its storage version, with its key-value.
+async fn read_stored(
+    state: &State,
+    route: &Route,
+    name: &str,
+) -> ApiResult<Option<(Value, KeyValue)>> {
+    let Some(kv) = state.store.get(&route.key(name)).await? else {
+        return Ok(None);
+    };
+    let obj = from_stored(&kv)?;
+    Ok(Some((obj, kv)))
 }
 
 async fn read(state: &State, route: &Route, name: &str) -> ApiResult<Option<(Value, KeyValue)>> {
@@ -644,14 +672,14 @@ pub(crate) async fn create_object(
         let allocated = crate::alloc::admit_create(state, entry, &mut candidate, dry_run)?;
         warnings.0.extend(entry.strategy.warnings(&candidate));
         if dry_run {
-            return Ok(respond(201, &candidate, &warnings));
+            return Ok(respond(201, &to_route_version(entry, candidate), &warnings));
         }
         let mut stored = to_storage_version(state, entry, candidate.clone());
         meta::strip_resource_version(&mut stored);
         let bytes = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
         match state.store.create(&route.key(&name), bytes).await {
             Ok(kv) => {
-                let mut out = candidate;
+                let mut out = to_route_version(entry, candidate);
                 meta::set_resource_version(&mut out, kv.mod_revision);
                 return Ok(respond(201, &out, &warnings));
             }
@@ -743,6 +771,7 @@ fn patch_error(e: minato_patch::PatchError) -> ApiError {
 /// Carries over what a client may not change and applies the subresource rules.
 #[allow(clippy::too_many_arguments)]
 fn prepare_update(
+    state: &State,
     entry: &Entry,
     sub: Option<&str>,
     old: &Value,
@@ -764,7 +793,8 @@ fn prepare_update(
             meta::meta_mut(&mut new).insert("name".into(), json!(url_name));
         }
     }
-    let mut new = decode_checked(entry, new, fv, warnings)?;
+    // Every hook below sees the storage version, as `old` is.
+    let mut new = to_storage_version(state, entry, decode_checked(entry, new, fv, warnings)?);
     // Server-owned metadata.
     let old_meta = meta::meta(old).cloned().unwrap_or_default();
     {
@@ -905,7 +935,7 @@ pub async fn write(
     sub: Option<&str>,
     mode: Write,
     query: &Query,
-    user: &UserInfo,
+    _user: &UserInfo,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let entry = &route.entry;
@@ -915,11 +945,20 @@ pub async fn write(
     let dry_run = query.dry_run()?;
     let manager = crate::fieldmanager::manager(query, headers);
     let is_apply = matches!(&mode, Write::Patch { content_type, .. } if content_type == "application/apply-patch+yaml");
-    let _ = user;
+    // The client's view is the route's version; strategies, comparisons and the store work on
+    // the storage version. `view` and `out` convert between them.
+    let view_of = |obj: Value, rv: i64| -> ApiResult<Value> {
+        let mut out = to_route_version(entry, obj);
+        meta::set_resource_version(&mut out, rv);
+        if sub == Some("scale") {
+            crate::scale::to_scale(&info, &out)
+        } else {
+            Ok(out)
+        }
+    };
     for _attempt in 0..16 {
         let mut warnings = Warnings::default();
-        let current = read(state, route, &name).await?;
-        let Some((old, kv)) = current else {
+        let Some((old, kv)) = read_stored(state, route, &name).await? else {
             // Server-side apply creates; so does PUT for kinds that allow it (none here yet).
             if is_apply && sub.is_none() {
                 if let Write::Patch { body, .. } = &mode {
@@ -931,11 +970,13 @@ pub async fn write(
             }
             return Err(ApiError::not_found(&info, &name));
         };
+        let view = to_route_version(entry, old.clone());
         // The scale subresource reads and writes a Scale object mapped onto the parent.
-        let (base, scale_mode) = if sub == Some("scale") {
-            (crate::scale::to_scale(&info, &old)?, true)
+        let scale_mode = sub == Some("scale");
+        let base = if scale_mode {
+            crate::scale::to_scale(&info, &view)?
         } else {
-            (old.clone(), false)
+            view.clone()
         };
         let (mut patched, precondition) = apply_write(route, sub, &base, &mode, query, &manager)?;
         if let Some(rv) = &precondition {
@@ -944,21 +985,22 @@ pub async fn write(
             }
         }
         if scale_mode {
-            patched = crate::scale::from_scale(&info, &old, &patched)?;
+            patched = crate::scale::from_scale(&info, &view, &patched)?;
         }
         let effective_sub = if scale_mode { None } else { sub };
+        let mut old_cmp = old.clone();
+        meta::strip_resource_version(&mut old_cmp);
         let mut new = prepare_update(
+            state,
             entry,
             effective_sub,
-            &old,
+            &old_cmp,
             patched,
             &name,
             route.namespace.as_deref(),
             fv,
             &mut warnings,
         )?;
-        let mut old_cmp = old.clone();
-        meta::strip_resource_version(&mut old_cmp);
         if !is_apply {
             crate::fieldmanager::record_update(
                 &mut new,
@@ -970,23 +1012,11 @@ pub async fn write(
         }
         if new == old_cmp {
             // A no-op write changes nothing, not even the resourceVersion.
-            let body = if scale_mode {
-                crate::scale::to_scale(&info, &old)?
-            } else {
-                old
-            };
-            return Ok(respond(200, &body, &warnings));
+            return Ok(respond(200, &view_of(old, kv.mod_revision)?, &warnings));
         }
         crate::alloc::admit_update(state, entry, &old_cmp, &mut new)?;
         if dry_run {
-            let mut out = new;
-            meta::set_resource_version(&mut out, kv.mod_revision);
-            let body = if scale_mode {
-                crate::scale::to_scale(&info, &out)?
-            } else {
-                out
-            };
-            return Ok(respond(200, &body, &warnings));
+            return Ok(respond(200, &view_of(new, kv.mod_revision)?, &warnings));
         }
         if should_delete_on_update(&new) {
             match state
@@ -996,32 +1026,20 @@ pub async fn write(
             {
                 Ok(del) => {
                     crate::alloc::release_object(state, entry, &new);
-                    let mut out = new;
-                    meta::set_resource_version(&mut out, del.mod_revision);
-                    return Ok(respond(200, &out, &warnings));
+                    return Ok(respond(200, &view_of(new, del.mod_revision)?, &warnings));
                 }
                 Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(&info, &name)),
                 Err(e) => return Err(e.into()),
             }
         }
-        let stored = to_storage_version(state, entry, new.clone());
-        let bytes = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
         match state
             .store
             .update(&route.key(&name), bytes, kv.mod_revision)
             .await
         {
-            Ok(kv2) => {
-                let mut out = new;
-                meta::set_resource_version(&mut out, kv2.mod_revision);
-                let body = if scale_mode {
-                    crate::scale::to_scale(&info, &out)?
-                } else {
-                    out
-                };
-                return Ok(respond(200, &body, &warnings));
-            }
+            Ok(kv2) => return Ok(respond(200, &view_of(new, kv2.mod_revision)?, &warnings)),
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
             Err(StoreError::Conflict { .. }) => return Err(ApiError::conflict(&info, &name)),
             Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(&info, &name)),
