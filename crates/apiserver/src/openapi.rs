@@ -59,37 +59,17 @@ pub fn v3_document(state: &State, path: &str, query: &Query) -> ApiResult<Respon
     json_bytes(bytes.to_vec(), Some(&hash), immutable)
 }
 
-/// Protobuf field `field` (length-delimited) holding `bytes`.
-fn pb_field(field: u8, bytes: &[u8], out: &mut Vec<u8>) {
-    out.push((field << 3) | 2);
-    let mut len = bytes.len();
-    loop {
-        let b = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
-    }
-    out.extend_from_slice(bytes);
-}
-
-/// The OpenAPI v2 document in gnostic's protobuf form, which is all kubectl accepts for v2.
+/// The OpenAPI v2 document in gnostic's protobuf form (`openapi.v2.Document`), which is all
+/// kubectl accepts for v2, and its hash.
 ///
 /// kubectl reads v2 only for kinds the v3 documents do not describe (unknown kinds, before their
-/// CRD exists), to validate them client-side; with no definition for the kind it skips that
-/// validation and its REST mapping then reports `no matches for kind`, as against upstream.
-/// Interim: the protobuf form carries the document header only (swagger, info); the JSON form
-/// has every path and definition.
-fn v2_protobuf() -> Vec<u8> {
-    let mut info = Vec::new();
-    pb_field(1, b"Kubernetes", &mut info);
-    pb_field(2, crate::server::KUBE_GIT_VERSION.as_bytes(), &mut info);
-    let mut doc = Vec::new();
-    pb_field(1, b"2.0", &mut doc);
-    pb_field(2, &info, &mut doc);
-    doc
+/// CRD exists), to validate them client-side, and for strategic merge metadata when v3 patching
+/// is off. With no definition for a kind it skips that validation and its REST mapping then
+/// reports `no matches for kind`, as against upstream.
+fn v2_protobuf(state: &State) -> ApiResult<(std::sync::Arc<Vec<u8>>, String)> {
+    documents(state)?
+        .v2_protobuf()
+        .map_err(|e| ApiError::internal(format!("cannot build the OpenAPI v2 document: {e}")))
 }
 
 pub fn v2(state: &State, headers: &HeaderMap) -> ApiResult<Response> {
@@ -108,6 +88,7 @@ pub fn v2(state: &State, headers: &HeaderMap) -> ApiResult<Response> {
     if first == "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
         || first == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
     {
+        let (bytes, hash) = v2_protobuf(state)?;
         return http::Response::builder()
             .status(200)
             // Go's mime parser rejects the '@' form clients ask with; upstream answers with this one.
@@ -115,7 +96,9 @@ pub fn v2(state: &State, headers: &HeaderMap) -> ApiResult<Response> {
                 http::header::CONTENT_TYPE,
                 "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
             )
-            .body(full(v2_protobuf()))
+            .header(http::header::ETAG, format!("\"{hash}\""))
+            .header(http::header::CACHE_CONTROL, "no-cache, private")
+            .body(full(bytes.to_vec()))
             .map_err(|e| ApiError::internal(e.to_string()));
     }
     let docs = documents(state)?;

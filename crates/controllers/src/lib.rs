@@ -5,9 +5,15 @@
 //! (plain values in, actions out) that is unit-tested without a server; the async wrappers
 //! only read the world, call the core and carry out what it returns.
 
+pub mod deployment;
 pub mod discovery;
+pub mod events;
 pub mod gc;
 pub mod namespace;
+pub mod podutil;
+pub mod refmanager;
+pub mod replicaset;
+pub mod workload;
 
 pub use gc::run_garbage_collector;
 pub use namespace::run_namespace_controller;
@@ -26,10 +32,16 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// Runs the namespace controller and the garbage collector until one of them fails.
+/// Concurrent syncs per workload controller (upstream's default `--concurrent-*-syncs`).
+pub const WORKLOAD_WORKERS: u16 = 5;
+
+/// Runs the namespace controller, the garbage collector and the ReplicaSet and Deployment
+/// controllers until one of them fails.
 pub async fn run_all(client: kube::Client) -> Result<(), Error> {
     tokio::select! {
         r = run_namespace_controller(client.clone()) => r,
-        r = run_garbage_collector(client) => r,
+        r = run_garbage_collector(client.clone()) => r,
+        r = replicaset::run_replicaset_controller(client.clone(), WORKLOAD_WORKERS) => r,
+        r = deployment::run_deployment_controller(client, WORKLOAD_WORKERS) => r,
     }
 }

@@ -1,5 +1,6 @@
 //! Builds the documents for the built-in kinds, reports the time and sizes, and with a
-//! directory argument writes them there (`<dir>/v2.json`, `<dir>/v3/<gv>.json`).
+//! directory argument writes them there (`<dir>/v2.json`, `<dir>/v2.pb`,
+//! `<dir>/v3/<gv>.json`).
 
 use std::time::Instant;
 
@@ -14,6 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let (v2, _) = api.v2_document()?;
     let v2_elapsed = start.elapsed();
+    let start = Instant::now();
+    let (v2_pb, _) = api.v2_protobuf()?;
+    let v2_pb_elapsed = start.elapsed();
     let mut total = 0;
     for gv in api.group_versions() {
         if let Some((bytes, _)) = api.v3_document(&gv) {
@@ -21,14 +25,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "built {} v3 documents ({total} bytes) in {elapsed:?}, v2 ({} bytes) in {v2_elapsed:?}",
+        "built {} v3 documents ({total} bytes) in {elapsed:?}, v2 ({} bytes) in {v2_elapsed:?}, \
+         v2 protobuf ({} bytes) in {v2_pb_elapsed:?}",
         api.group_versions().len(),
-        v2.len()
+        v2.len(),
+        v2_pb.len()
     );
     if let Some(dir) = std::env::args().nth(1) {
         let dir = std::path::Path::new(&dir);
         std::fs::create_dir_all(dir.join("v3"))?;
         std::fs::write(dir.join("v2.json"), &*v2)?;
+        std::fs::write(dir.join("v2.pb"), &*v2_pb)?;
         std::fs::write(dir.join("index.json"), &*api.v3_index_bytes())?;
         for gv in api.group_versions() {
             if let Some((bytes, _)) = api.v3_document(&gv) {

@@ -1,5 +1,6 @@
 //! OpenAPI documents for the API server: `/openapi/v3` (an index of one document per
-//! group-version) and `/openapi/v2` (one Swagger 2.0 document).
+//! group-version) and `/openapi/v2` (one Swagger 2.0 document, as JSON or as gnostic's protobuf
+//! `openapi.v2.Document`, the form kubectl asks for).
 //!
 //! Schemas are generated at run time from the k8s-openapi types (their `schemars` impls carry
 //! upstream's descriptions), completed with what upstream's generator takes from Go struct tags:
@@ -16,9 +17,9 @@ mod paths;
 mod render;
 mod schemas;
 mod types;
+mod v2proto;
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use minato_resources::{Registry, ResourceInfo};
@@ -88,6 +89,8 @@ struct Inner {
     /// Made on first use: kubectl only falls back to v2 when v3 fails (and then asks for
     /// protobuf), so building it at start would mostly be wasted.
     v2: OnceLock<Document>,
+    /// The same document as gnostic's protobuf message, also made on first use.
+    v2_protobuf: OnceLock<Document>,
     schemas: Schemas,
     paths: Vec<PathItem>,
 }
@@ -141,7 +144,7 @@ impl OpenApi {
         let mut v3_schemas: HashMap<String, Vec<u8>> = HashMap::new();
         for (key, items) in &per_gv {
             let refs: Vec<&PathItem> = items.iter().collect();
-            let bytes = document(Format::V3, &schemas, &refs, &mut v3_schemas)?;
+            let bytes = document(&schemas, &refs, &mut v3_schemas)?;
             v3.insert(key.clone(), Document::new(bytes));
         }
         let index: serde_json::Map<String, Value> = v3
@@ -160,6 +163,7 @@ impl OpenApi {
             v3_index,
             v3_index_bytes,
             v2: OnceLock::new(),
+            v2_protobuf: OnceLock::new(),
             schemas,
             paths: per_gv.into_iter().flat_map(|(_, items)| items).collect(),
         })))
@@ -204,54 +208,88 @@ impl OpenApi {
         let doc = match self.0.v2.get() {
             Some(doc) => doc,
             None => {
-                let items: Vec<&PathItem> = self.0.paths.iter().collect();
-                let bytes = document(Format::V2, &self.0.schemas, &items, &mut HashMap::new())?;
+                let bytes = serde_json::to_vec(&self.v2_value())?;
                 // A concurrent caller may have won; both built the same bytes.
                 self.0.v2.get_or_init(|| Document::new(bytes))
             }
         };
         Ok((doc.bytes.clone(), doc.hash.clone()))
     }
+
+    /// The Swagger 2.0 document as gnostic's protobuf `openapi.v2.Document` (what kubectl asks
+    /// for), with the same paths, operations, parameters, responses and definitions as
+    /// [`OpenApi::v2_document`], and its hash. Built on the first call.
+    pub fn v2_protobuf(&self) -> Result<(Arc<Vec<u8>>, String), Error> {
+        let doc = match self.0.v2_protobuf.get() {
+            Some(doc) => doc,
+            None => {
+                let bytes = v2proto::document(&self.v2_value());
+                self.0.v2_protobuf.get_or_init(|| Document::new(bytes))
+            }
+        };
+        Ok((doc.bytes.clone(), doc.hash.clone()))
+    }
+
+    /// The whole Swagger 2.0 document, which both v2 forms encode.
+    fn v2_value(&self) -> Value {
+        let schemas = &self.0.schemas;
+        let items: Vec<&PathItem> = self.0.paths.iter().collect();
+        let paths = render::paths(
+            Format::V2,
+            &items,
+            &schemas.meta.patch,
+            &schemas.meta.delete_options,
+        );
+        let definitions: serde_json::Map<String, Value> = reachable(schemas, &paths)
+            .into_iter()
+            .filter_map(|name| {
+                let canonical = schemas.defs.get(&name)?;
+                let schema = render::schema(Format::V2, &name, canonical);
+                Some((name, schema))
+            })
+            .collect();
+        json!({
+            "swagger": "2.0",
+            "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+            "paths": paths,
+            "definitions": definitions,
+            "securityDefinitions": render::security_scheme(),
+            "security": [{"BearerToken": []}],
+        })
+    }
 }
 
-/// Writes a whole document. Schemas are serialized once per format and spliced in, since the
-/// big ones (PodSpec and what it reaches) appear in many documents.
+/// The schema names the operations in `paths` reach, sorted.
+fn reachable(schemas: &Schemas, paths: &serde_json::Map<String, Value>) -> BTreeSet<String> {
+    let mut roots = Vec::new();
+    for p in paths.values() {
+        schemas::collect_refs(p, &mut roots);
+    }
+    schemas.closure(roots.iter().map(String::as_str))
+}
+
+/// Writes a whole v3 document. Schemas are serialized once and spliced in, since the big ones
+/// (PodSpec and what it reaches) appear in many documents.
 fn document(
-    format: Format,
     schemas: &Schemas,
     items: &[&PathItem],
     cache: &mut HashMap<String, Vec<u8>>,
 ) -> Result<Vec<u8>, Error> {
     let paths = render::paths(
-        format,
+        Format::V3,
         items,
         &schemas.meta.patch,
         &schemas.meta.delete_options,
     );
-    let mut roots = Vec::new();
-    for p in paths.values() {
-        schemas::collect_refs(p, &mut roots);
-    }
-    let names = schemas.closure(roots.iter().map(String::as_str));
+    let names = reachable(schemas, &paths);
 
     let mut out = Vec::with_capacity(256 * 1024);
     let info = json!({"title": "Kubernetes", "version": KUBERNETES_VERSION});
-    match format {
-        Format::V3 => {
-            out.extend_from_slice(b"{\"openapi\":\"3.0.0\",\"info\":");
-            serde_json::to_writer(&mut out, &info)?;
-            out.extend_from_slice(b",\"paths\":");
-            serde_json::to_writer(&mut out, &paths)?;
-            out.extend_from_slice(b",\"components\":{\"schemas\":{");
-        }
-        Format::V2 => {
-            out.extend_from_slice(b"{\"swagger\":\"2.0\",\"info\":");
-            serde_json::to_writer(&mut out, &info)?;
-            out.extend_from_slice(b",\"paths\":");
-            serde_json::to_writer(&mut out, &paths)?;
-            out.extend_from_slice(b",\"definitions\":{");
-        }
-    }
+    out.extend_from_slice(b"{\"openapi\":\"3.0.0\",\"info\":");
+    serde_json::to_writer(&mut out, &info)?;
+    out.extend_from_slice(b",\"paths\":");
+    serde_json::to_writer(&mut out, &paths)?;
+    out.extend_from_slice(b",\"components\":{\"schemas\":{");
     let mut first = true;
     for name in &names {
         let Some(canonical) = schemas.defs.get(name) else {
@@ -265,23 +303,13 @@ fn document(
         if let Some(bytes) = cache.get(name) {
             out.extend_from_slice(bytes);
         } else {
-            let bytes = serde_json::to_vec(&render::schema(format, name, canonical))?;
+            let bytes = serde_json::to_vec(&render::schema(Format::V3, name, canonical))?;
             out.extend_from_slice(&bytes);
             cache.insert(name.clone(), bytes);
         }
     }
-    match format {
-        Format::V3 => {
-            out.extend_from_slice(b"},\"securitySchemes\":");
-            serde_json::to_writer(&mut out, &render::security_scheme())?;
-            out.extend_from_slice(b"}}");
-        }
-        Format::V2 => {
-            out.extend_from_slice(b"},\"securityDefinitions\":");
-            serde_json::to_writer(&mut out, &render::security_scheme())?;
-            write!(out, ",\"security\":[{{\"BearerToken\":[]}}]}}")
-                .map_err(serde_json::Error::io)?;
-        }
-    }
+    out.extend_from_slice(b"},\"securitySchemes\":");
+    serde_json::to_writer(&mut out, &render::security_scheme())?;
+    out.extend_from_slice(b"}}");
     Ok(out)
 }
