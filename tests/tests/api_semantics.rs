@@ -21,8 +21,12 @@ fn raw(
         .arg("--key")
         .arg(tls.join("admin.key"))
         .args(["-H", &format!("Content-Type: {ctype}")]);
+    // Bodies go through a file: a large one would not fit on a command line.
+    let body_file = tempfile::NamedTempFile::new().expect("temp file");
     if let Some(b) = body {
-        cmd.args(["--data-binary", b]);
+        std::fs::write(body_file.path(), b).expect("write body");
+        cmd.arg("--data-binary")
+            .arg(format!("@{}", body_file.path().display()));
     }
     cmd.arg(format!("{}{}", s.url, path));
     let out = cmd.output().expect("curl");
@@ -52,7 +56,7 @@ const CM_PATH: &str = "/api/v1/namespaces/default/configmaps";
 
 #[test]
 fn deployment_and_pod_defaults() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -120,7 +124,7 @@ spec:
 
 #[test]
 fn service_secret_and_job_defaults() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply("apiVersion: v1\nkind: Service\nmetadata:\n  name: svc\nspec:\n  selector: {app: a}\n  ports:\n  - port: 80\n");
     let svc = s.get_json(&["service", "svc"]);
     let sp = &svc["spec"];
@@ -178,7 +182,7 @@ fn service_secret_and_job_defaults() {
 
 #[test]
 fn validation_errors_name_upstreams_fields() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let bad = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -265,7 +269,7 @@ spec:
 
 #[test]
 fn object_metadata_generation_and_resource_version() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.ok(&["create", "deployment", "g", "--image=nginx:1.25"]);
     let d0 = s.get_json(&["deployment", "g"]);
     let uid = d0["metadata"]["uid"].as_str().unwrap().to_string();
@@ -359,7 +363,7 @@ fn object_metadata_generation_and_resource_version() {
 
 #[test]
 fn field_validation_strict_warn_ignore() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let unknown = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME"},"bogus":1,"data":{"a":"1"}}"#;
     let dup = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"NAME"},"data":{"a":"1","a":"2"}}"#;
     let (code, _, body) = raw(
@@ -458,7 +462,7 @@ fn field_validation_strict_warn_ignore() {
 
 #[test]
 fn deprecation_warnings_reach_kubectl() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let out = s.kubectl_stdin(
         &["apply", "-f", "-"],
         Some(
@@ -498,7 +502,7 @@ spec:
 
 #[test]
 fn dry_run_server_changes_nothing() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let out = s.ok(&[
         "create",
         "deployment",
@@ -527,7 +531,7 @@ fn dry_run_server_changes_nothing() {
 
 #[test]
 fn too_large_objects_are_refused() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let f = s.dir.path().join("big.txt");
     std::fs::write(&f, "a".repeat(2 * 1024 * 1024)).unwrap();
     let out = s.kubectl(&[
@@ -562,7 +566,7 @@ fn too_large_objects_are_refused() {
 
 #[test]
 fn create_subcommands_build_upstreams_objects() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     // secret generic, docker-registry, tls
     s.ok(&[
         "create",
@@ -670,7 +674,7 @@ fn create_subcommands_build_upstreams_objects() {
 
 #[test]
 fn edit_with_an_editor_script() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.ok(&["create", "configmap", "ed", "--from-literal=mode=old"]);
     let script = s.dir.path().join("editor.sh");
     std::fs::write(
@@ -722,7 +726,7 @@ fn edit_with_an_editor_script() {
 
 #[test]
 fn delete_wait_and_finalizers() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n");
     // --wait with a timeout reports the timeout while the finalizer holds.
     let out = s.kubectl(&["delete", "configmap", "held", "--timeout=2s"]);

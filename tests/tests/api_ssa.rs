@@ -44,7 +44,7 @@ fn managers(v: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn apply_reapply_conflict_and_force() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let out = ssa(&s, DEPLOY, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
@@ -105,7 +105,7 @@ fn apply_reapply_conflict_and_force() {
 
 #[test]
 fn apply_removes_fields_the_manager_dropped_and_shares_co_owned_ones() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let cm =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\ndata:\n  a: \"1\"\n  b: \"2\"\n";
     assert!(ssa(&s, cm, &["--field-manager=one"]).status.success());
@@ -133,7 +133,7 @@ fn apply_removes_fields_the_manager_dropped_and_shares_co_owned_ones() {
 
 #[test]
 fn ssa_over_the_raw_api() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let tls = s.dir.path().join("tls");
     let run = |query: &str, body: &str| -> (u16, Value) {
         let out = std::process::Command::new("curl")
@@ -203,7 +203,7 @@ fn ssa_over_the_raw_api() {
 
 #[test]
 fn client_side_apply_then_server_side_migrates_ownership() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let cm =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mig\ndata:\n  a: \"1\"\n  b: \"2\"\n";
     s.apply(cm);

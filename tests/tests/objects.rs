@@ -37,7 +37,7 @@ fn rv(v: &Value) -> String {
 
 #[test]
 fn three_way_apply_removes_what_the_manifest_drops() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply(DEPLOY);
     let edited = DEPLOY
         .replace("        - {name: A, value: \"1\"}\n", "")
@@ -62,7 +62,7 @@ fn three_way_apply_removes_what_the_manifest_drops() {
 
 #[test]
 fn patch_types_and_noop() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply(DEPLOY);
     s.ok(&[
         "patch",
@@ -126,7 +126,7 @@ fn patch_types_and_noop() {
 
 #[test]
 fn scale_set_image_label_annotate() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply(DEPLOY);
     assert!(s
         .ok(&["scale", "deployment", "web", "--replicas=5"])
@@ -178,7 +178,7 @@ fn scale_set_image_label_annotate() {
 
 #[test]
 fn stale_resource_version_conflicts() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cc\ndata:\n  a: b\n");
     let mut cm = s.get_json(&["configmap", "cc"]);
     cm["data"]["a"] = "c".into();
@@ -197,7 +197,7 @@ fn stale_resource_version_conflicts() {
 
 #[test]
 fn label_and_field_selectors_and_chunking() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     for (name, app) in [("a1", "web"), ("a2", "web"), ("a3", "db"), ("a4", "cache")] {
         s.apply(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  labels: {{app: {app}}}\n"));
     }
@@ -244,7 +244,7 @@ fn label_and_field_selectors_and_chunking() {
 
 #[test]
 fn dry_run_and_generate_name() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let out = s.kubectl_stdin(
         &["apply", "--dry-run=server", "-f", "-"],
         Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n"),
@@ -270,7 +270,7 @@ fn dry_run_and_generate_name() {
 
 #[test]
 fn watch_streams_changes() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     s.apply("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w\ndata:\n  a: b\n");
     let kubeconfig = s.kubeconfig.clone();
     let mut child = std::process::Command::new("kubectl")
@@ -316,7 +316,7 @@ fn watch_streams_changes() {
 
 #[test]
 fn namespaced_create_needs_a_namespace() {
-    let s = Server::start();
+    let s = Server::start_with(&["--no-controllers"]);
     let out = s.kubectl(&["create", "configmap", "x", "-n", "nowhere"]);
     assert!(!out.status.success());
     assert!(

@@ -4,6 +4,7 @@
 //! one generic resource path for every kind (decode, defaulting, validation, admission,
 //! store, watch), with per-kind behaviour from the kind registry's strategies.
 
+pub mod admission;
 pub mod alloc;
 pub mod auth;
 pub mod bootstrap;

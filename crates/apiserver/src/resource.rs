@@ -94,14 +94,7 @@ impl Route {
 pub struct Warnings(pub Vec<String>);
 
 pub fn respond(status: u16, body: &Value, warnings: &Warnings) -> Response {
-    let mut resp = json_response(status, body);
-    for w in &warnings.0 {
-        let value = format!("299 - \"{}\"", w.replace('"', "\\\""));
-        if let Ok(v) = http::HeaderValue::from_str(&value) {
-            resp.headers_mut().append(http::header::WARNING, v);
-        }
-    }
-    resp
+    with_warnings(json_response(status, body), &warnings.0)
 }
 
 /// Dispatches a resource request by method and subresource.
@@ -165,8 +158,10 @@ async fn dispatch(
         }
         (Method::PUT, true, _) => {
             let new = decode_body(&headers, &body)?;
+            let duplicates = strict_duplicates(&route.entry, &headers, &body, &query)?;
             let mode = Write::Replace(new);
-            write(state, &route, sub.as_deref(), mode, &query, &user, &headers).await
+            let resp = write(state, &route, sub.as_deref(), mode, &query, &user, &headers).await?;
+            Ok(with_warnings(resp, &duplicates))
         }
         (Method::PATCH, true, _) => {
             let ct = crate::request::content_type(&headers);
@@ -367,6 +362,38 @@ pub async fn list_objects(
     }
 }
 
+/// A list at a resourceVersion the store has not reached waits briefly for it, then answers
+/// 504 as upstream's watch cache does.
+async fn wait_for_revision(state: &State, query: &Query) -> ApiResult<()> {
+    let Some(rv) = query
+        .get("resourceVersion")
+        .filter(|s| !s.is_empty() && *s != "0")
+    else {
+        return Ok(());
+    };
+    let wanted: i64 = rv.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid resource version {rv:?}: resourceVersion must be an integer"
+        ))
+    })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let current = state.store.current_revision().await?;
+        if current >= wanted {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ApiError::new(
+                504,
+                "Timeout",
+                format!("Too large resource version: {wanted}, current: {current}"),
+            )
+            .with_details(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1})));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 async fn list(
     state: &State,
     route: &Route,
@@ -374,6 +401,20 @@ async fn list(
     query: &Query,
 ) -> ApiResult<Response> {
     let info = &route.entry.info;
+    if query.get("sendInitialEvents").is_some() {
+        return Err(ApiError::invalid(
+            "ListOptions",
+            "meta.k8s.io",
+            "",
+            &[FieldError::forbidden(
+                &FieldPath::new("sendInitialEvents"),
+                "sendInitialEvents is forbidden for list",
+            )],
+        ));
+    }
+    if query.get("continue").is_none() {
+        wait_for_revision(state, query).await?;
+    }
     let filter = Filter::parse(
         query.get("labelSelector"),
         query.get("fieldSelector"),
@@ -417,14 +458,26 @@ async fn list(
     };
     let revision = revision_override.take().unwrap_or(revision);
     let rv = revision.to_string();
+    // Upstream reports how many items remain only when no selector filters the list.
+    let remaining = match &last_key {
+        Some(k) if filter.is_empty() => Some(state.store.count_after(&route.prefix(), k).await?),
+        _ => None,
+    };
     let cont = last_key.map(|k| encode_continue(revision, &k));
     if accept(headers) == Accept::Table {
-        let table = crate::table::table(&route.entry, &items, query, &rv, cont.as_deref(), true);
+        let mut table =
+            crate::table::table(&route.entry, &items, query, &rv, cont.as_deref(), true);
+        if let Some(n) = remaining {
+            table["metadata"]["remainingItemCount"] = json!(n);
+        }
         return Ok(respond(200, &table, &Warnings::default()));
     }
     let mut md = json!({"resourceVersion": rv});
     if let Some(c) = cont {
         md["continue"] = json!(c);
+    }
+    if let Some(n) = remaining {
+        md["remainingItemCount"] = json!(n);
     }
     let list = json!({
         "kind": info.list_kind,
@@ -448,9 +501,16 @@ pub fn field_validation(query: &Query) -> ApiResult<FieldValidation> {
         None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
         Some("Strict") => Ok(FieldValidation::Strict),
         Some("Ignore") => Ok(FieldValidation::Ignore),
-        Some(other) => Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
-        ))),
+        Some(other) => Err(ApiError::invalid(
+            "CreateOptions",
+            "meta.k8s.io",
+            "",
+            &[FieldError::not_supported(
+                &FieldPath::new("fieldValidation"),
+                other,
+                &["", "Ignore", "Strict", "Warn"],
+            )],
+        )),
     }
 }
 
@@ -595,7 +655,55 @@ pub(crate) async fn create(
     _user: &UserInfo,
 ) -> ApiResult<Response> {
     let obj = decode_body(headers, body)?;
-    create_object(state, route, obj, query, headers, false).await
+    let duplicates = strict_duplicates(&route.entry, headers, body, query)?;
+    let resp = create_object(state, route, obj, query, headers, false).await?;
+    Ok(with_warnings(resp, &duplicates))
+}
+
+/// Duplicate keys in a JSON body: an error under `fieldValidation=Strict`, warnings under Warn.
+fn strict_duplicates(
+    entry: &Entry,
+    headers: &HeaderMap,
+    body: &[u8],
+    query: &Query,
+) -> ApiResult<Vec<String>> {
+    let ct = crate::request::content_type(headers);
+    if !(ct.is_empty() || ct == "application/json") {
+        return Ok(Vec::new());
+    }
+    let dups = crate::request::duplicate_fields(body);
+    if dups.is_empty() {
+        return Ok(dups);
+    }
+    let items: Vec<String> = dups
+        .iter()
+        .map(|f| format!("duplicate field \"{f}\""))
+        .collect();
+    match field_validation(query)? {
+        FieldValidation::Strict => {
+            let info = &entry.info;
+            Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                info.kind,
+                info.version,
+                info.kind,
+                items.join(", ")
+            )))
+        }
+        FieldValidation::Warn => Ok(items),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
+/// Adds `Warning` headers to a response.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let value = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
 }
 
 /// Creates `obj` through the generic path. `applied` marks a server-side apply create, whose
@@ -651,6 +759,7 @@ pub(crate) async fn create_object(
         }
         entry.strategy.apply_defaults(&mut candidate);
         entry.strategy.prepare_for_create(&mut candidate);
+        crate::admission::admit_create(state, &info.group, &info.kind, &mut candidate).await?;
         let mut errs = validate_generic_meta(&candidate);
         if errs.is_empty() {
             errs = entry.strategy.validate(&candidate);
@@ -727,6 +836,13 @@ fn apply_write(
             let patch_type = content_type.as_str();
             if patch_type == "application/apply-patch+yaml" {
                 let applied = crate::request::parse_yaml(body)?;
+                if let (Some(n), Some(url)) = (meta::name(&applied), route.name.as_deref()) {
+                    if n != url {
+                        return Err(ApiError::bad_request(format!(
+                            "the name of the object ({n}) does not match the name on the URL ({url})"
+                        )));
+                    }
+                }
                 let force = query.flag("force");
                 let merged = crate::fieldmanager::apply(
                     kind,
@@ -945,6 +1061,17 @@ pub async fn write(
     let dry_run = query.dry_run()?;
     let manager = crate::fieldmanager::manager(query, headers);
     let is_apply = matches!(&mode, Write::Patch { content_type, .. } if content_type == "application/apply-patch+yaml");
+    if is_apply && query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::invalid(
+            "PatchOptions",
+            "meta.k8s.io",
+            "",
+            &[FieldError::required(
+                &FieldPath::new("fieldManager"),
+                "is required for apply patch",
+            )],
+        ));
+    }
     // The client's view is the route's version; strategies, comparisons and the store work on
     // the storage version. `view` and `out` convert between them.
     let view_of = |obj: Value, rv: i64| -> ApiResult<Value> {
@@ -1053,6 +1180,8 @@ pub async fn write(
 #[derive(Clone, Debug, Default)]
 pub struct DeleteOptions {
     pub grace_period: Option<i64>,
+    /// `dryRun: ["All"]` in the body (kubectl sends it there for `delete --dry-run=server`).
+    pub dry_run: bool,
     pub propagation: Option<String>,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
@@ -1078,6 +1207,20 @@ pub fn delete_options(headers: &HeaderMap, body: &[u8], query: &Query) -> ApiRes
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string);
+        if let Some(list) = v.get("dryRun").and_then(Value::as_array) {
+            for d in list {
+                match d.as_str() {
+                    Some("All") => o.dry_run = true,
+                    Some("") => {}
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "dryRun: Unsupported value: {:?}: supported values: \"All\"",
+                            other.unwrap_or("")
+                        )))
+                    }
+                }
+            }
+        }
     }
     if let Some(g) = query.int("gracePeriodSeconds")? {
         o.grace_period = Some(g);
@@ -1279,7 +1422,7 @@ async fn delete(
     query: &Query,
 ) -> ApiResult<Response> {
     let opts = delete_options(headers, body, query)?;
-    let dry_run = query.dry_run()?;
+    let dry_run = query.dry_run()? || opts.dry_run;
     let name = route.name.clone().unwrap_or_default();
     let (code, out) = delete_object(state, route, &name, &opts, dry_run).await?;
     Ok(respond(code, &out, &Warnings::default()))
@@ -1300,7 +1443,7 @@ async fn delete_collection(
         )));
     }
     let opts = delete_options(headers, body, query)?;
-    let dry_run = query.dry_run()?;
+    let dry_run = query.dry_run()? || opts.dry_run;
     let filter = Filter::parse(
         query.get("labelSelector"),
         query.get("fieldSelector"),

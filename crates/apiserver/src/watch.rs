@@ -97,6 +97,17 @@ pub async fn watch(
     };
     let bookmarks = query.flag("allowWatchBookmarks");
     let send_initial = query.get("sendInitialEvents") == Some("true");
+    if send_initial && !bookmarks {
+        return Err(ApiError::invalid(
+            "ListOptions",
+            "meta.k8s.io",
+            "",
+            &[minato_resources::FieldError::forbidden(
+                &minato_resources::FieldPath::new("allowWatchBookmarks"),
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            )],
+        ));
+    }
     let rv_param = query
         .get("resourceVersion")
         .filter(|s| !s.is_empty())

@@ -112,9 +112,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
 async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .context("the kubeconfig does not describe a usable cluster")?;
+    // Named as upstream's controller manager, so managedFields and events read the same.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static("kube-controller-manager/v1.33.0 (linux/amd64) minato"),
+    ));
     kube::Client::try_from(config).context("cannot build an API client")
 }
 

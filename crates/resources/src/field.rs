@@ -166,7 +166,13 @@ impl FieldError {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.error_body())
+        // Upstream prints an empty (root) path as "[]".
+        let field = if self.field.is_empty() {
+            "[]"
+        } else {
+            self.field.as_str()
+        };
+        write!(f, "{field}: {}", self.error_body())
     }
 }
 
@@ -177,6 +183,15 @@ pub fn format_value(v: &Value) -> String {
         Value::Null => "null".to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
+        // Go's %#v of a []string, which upstream prints for list values.
+        Value::Array(items) if items.iter().all(Value::is_string) => format!(
+            "[]string{{{}}}",
+            items
+                .iter()
+                .map(|v| format!("{:?}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         other => other.to_string(),
     }
 }

@@ -116,6 +116,9 @@ pub trait Store: Send + Sync + 'static {
     /// Count of keys under `prefix`.
     async fn count(&self, prefix: &str) -> Result<usize>;
 
+    /// Count of keys under `prefix` that sort after `start_after` (a list's remaining items).
+    async fn count_after(&self, prefix: &str, start_after: &str) -> Result<usize>;
+
     /// Creates `key`; fails with `AlreadyExists` if it is present.
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue>;
 

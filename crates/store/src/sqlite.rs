@@ -607,6 +607,29 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_after(&self, prefix: &str, start_after: &str) -> Result<usize> {
+        let prefix = prefix.to_owned();
+        let start = start_after.to_owned().max(prefix.clone());
+        self.shared
+            .read(move |conn| {
+                let end = prefix_end(&prefix);
+                let sql = format!(
+                    "SELECT count(*) FROM kv WHERE key > ?1 {}",
+                    if end.is_some() {
+                        "AND key < ?2"
+                    } else {
+                        "AND ?2 IS NULL"
+                    }
+                );
+                let n: i64 = conn
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| s.query_row(params![start, end], |r| r.get(0)))
+                    .map_err(db_err)?;
+                Ok(n as usize)
+            })
+            .await
+    }
+
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
         check_size(&value)?;
         let key = key.to_owned();

@@ -2450,6 +2450,33 @@ const DEPRECATED_NODE_LABELS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Warnings for deprecated annotations on a pod's (or pod template's) metadata at `path`.
+pub fn pod_metadata_warnings(meta: &Value, path: &FieldPath) -> Vec<String> {
+    let mut w = Vec::new();
+    let Some(annotations) = meta.get("annotations").and_then(Value::as_object) else {
+        return w;
+    };
+    let at = path.child("annotations");
+    let mut keys: Vec<&String> = annotations.keys().collect();
+    keys.sort();
+    for k in keys {
+        if k == "seccomp.security.alpha.kubernetes.io/pod"
+            || k.starts_with("container.seccomp.security.alpha.kubernetes.io/")
+        {
+            w.push(format!(
+                "{}: non-functional in v1.27+; use the \"seccompProfile\" field instead",
+                at.key(k)
+            ));
+        } else if k.starts_with("container.apparmor.security.beta.kubernetes.io/") {
+            w.push(format!(
+                "{}: deprecated since v1.30; use the \"appArmorProfile\" field instead",
+                at.key(k)
+            ));
+        }
+    }
+    w
+}
+
 /// The cheap parts of upstream's `GetWarningsForPodTemplate` / `GetWarningsForPod` for a
 /// PodSpec at `path`.
 pub fn pod_spec_warnings(spec: &Value, path: &FieldPath) -> Vec<String> {

@@ -314,6 +314,10 @@ impl Strategy for WorkloadStrategy {
                         msgs.join(" ")
                     ));
                 }
+                w.extend(crate::kinds::pod::pod_metadata_warnings(
+                    obj.get("metadata").unwrap_or(&null),
+                    &FieldPath::new("metadata"),
+                ));
                 w.extend(pod_spec_warnings(
                     obj.get("spec").unwrap_or(&null),
                     &FieldPath::new("spec"),
