@@ -162,6 +162,7 @@ async fn run_api(name: &str, args: &Args, t: &Target) -> Result<Section> {
 
 async fn run(args: Args) -> Result<()> {
     let names = selected(&args)?;
+    let load_start = loadavg();
     let bin = args.minato_bin.clone();
     if bin.is_none() && args.kubeconfig.is_none() {
         bail!("give --kubeconfig FILE or --minato-bin PATH");
@@ -262,16 +263,32 @@ async fn run(args: Args) -> Result<()> {
         }
     }
 
-    print_report(&args, &results, &skipped)
+    let host = format!(
+        "host: {} CPUs; load average (1 min) {} at start, {} at end (other work on the host skews figures)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_start,
+        loadavg()
+    );
+    print_report(&args, &host, &results, &skipped)
+}
+
+/// The 1-minute load average, to judge how noisy the host was.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn print_report(
     args: &Args,
+    host: &str,
     results: &[(String, String, Section)],
     skipped: &[String],
 ) -> Result<()> {
     let mut out = String::new();
     out.push_str("\n=== minato-bench report ===\n");
+    out.push_str(&format!("{host}\n"));
     for (name, label, sec) in results {
         out.push_str(&format!("\n[{name}] on {label}\n"));
         for l in &sec.lines {
@@ -312,7 +329,7 @@ fn print_report(
                 m.insert(label.clone(), Value::Object(sec.json.clone()));
             }
         }
-        let doc = json!({"scenarios": scen, "ratios": ratios, "skipped": skipped});
+        let doc = json!({"host": host, "scenarios": scen, "ratios": ratios, "skipped": skipped});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{out}");
