@@ -22,8 +22,20 @@ struct Cli {
 enum Command {
     /// Run the control plane (API server on an embedded store, controllers) in this process.
     Server(ServerArgs),
-    /// Run the controllers (namespace lifecycle, garbage collector) against an API server.
+    /// Run the controllers (namespace lifecycle, garbage collector, workloads) against an API server.
     ControllerManager(ClientArgs),
+    /// Run the scheduler against an API server.
+    Scheduler(ClientArgs),
+    /// Register simulated nodes with an API server (for tests and benchmarks; runs no containers).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Parser)]
+struct SimulateArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(flatten)]
+    sim: minato_simulator::cli::SimArgs,
 }
 
 #[derive(Parser)]
@@ -50,10 +62,13 @@ struct ServerArgs {
     /// Do not run the controllers in this process (run `minato controller-manager` instead).
     #[arg(long)]
     no_controllers: bool,
+    /// Do not run the scheduler in this process (run `minato scheduler` instead).
+    #[arg(long)]
+    no_scheduler: bool,
     /// Do not run the local node agent (reserved: the node agent is not part of this build yet).
     #[arg(long)]
     no_agent: bool,
-    /// Register N simulated nodes (reserved: not part of this build yet).
+    /// Register N simulated nodes in this process (tests and benchmarks; they run no containers).
     #[arg(long, default_value_t = 0)]
     simulated_nodes: u32,
 }
@@ -74,9 +89,6 @@ fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    if args.simulated_nodes > 0 {
-        anyhow::bail!("--simulated-nodes is not available in this build yet (it arrives with the scheduler and controllers)");
-    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let db = args.data_dir.join("state.db");
@@ -100,7 +112,40 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let _ = args.no_agent;
     if !args.no_controllers {
         let kubeconfig = running.kubeconfig.clone();
-        tokio::spawn(async move { supervise_controllers(kubeconfig).await });
+        tokio::spawn(async move {
+            supervise("controllers", kubeconfig, |c| async move {
+                minato_controllers::run_all(c)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+        });
+    }
+    if args.simulated_nodes > 0 {
+        let kubeconfig = running.kubeconfig.clone();
+        let config = minato_simulator::SimConfig::with_nodes(args.simulated_nodes);
+        tokio::spawn(async move {
+            supervise("simulated nodes", kubeconfig, move |c| {
+                let config = config.clone();
+                async move {
+                    minato_simulator::run(c, config)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            })
+            .await
+        });
+    }
+    if !args.no_scheduler {
+        let kubeconfig = running.kubeconfig.clone();
+        tokio::spawn(async move {
+            supervise("scheduler", kubeconfig, |c| async move {
+                minato_scheduler::run(c, Default::default())
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
+            .await
+        });
     }
     tokio::select! {
         _ = running.wait() => {}
@@ -123,16 +168,20 @@ async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Clien
     kube::Client::try_from(config).context("cannot build an API client")
 }
 
-/// Runs the controllers as API clients of our own server, restarting them if they fail.
-async fn supervise_controllers(kubeconfig: PathBuf) {
+/// Runs a component as an API client of our own server, restarting it if it fails.
+async fn supervise<F, Fut>(what: &'static str, kubeconfig: PathBuf, run: F)
+where
+    F: Fn(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let mut backoff = std::time::Duration::from_millis(500);
     loop {
         match kube_client(&kubeconfig).await {
-            Ok(client) => match minato_controllers::run_all(client).await {
+            Ok(client) => match run(client).await {
                 Ok(()) => return,
-                Err(e) => tracing::warn!(error = %e, "controllers stopped; restarting"),
+                Err(e) => tracing::warn!(component = what, error = %e, "stopped; restarting"),
             },
-            Err(e) => tracing::warn!(error = %e, "cannot start controllers; retrying"),
+            Err(e) => tracing::warn!(component = what, error = %e, "cannot start; retrying"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
@@ -143,6 +192,23 @@ async fn controller_manager(args: ClientArgs) -> anyhow::Result<()> {
     let client = kube_client(&args.kubeconfig).await?;
     tokio::select! {
         r = minato_controllers::run_all(client) => r.context("controllers failed"),
+        _ = shutdown_signal() => Ok(()),
+    }
+}
+
+async fn scheduler(args: ClientArgs) -> anyhow::Result<()> {
+    let client = kube_client(&args.kubeconfig).await?;
+    tokio::select! {
+        r = minato_scheduler::run(client, Default::default()) => r.context("scheduler failed"),
+        _ = shutdown_signal() => Ok(()),
+    }
+}
+
+async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    let config = args.sim.to_config().context("bad simulator settings")?;
+    let client = kube_client(&args.client.kubeconfig).await?;
+    tokio::select! {
+        r = minato_simulator::run(client, config) => r.context("simulated nodes failed"),
         _ = shutdown_signal() => Ok(()),
     }
 }
@@ -177,5 +243,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::ControllerManager(args) => runtime.block_on(controller_manager(args)),
+        Command::Scheduler(args) => runtime.block_on(scheduler(args)),
+        Command::Simulate(args) => runtime.block_on(simulate(args)),
     }
 }
