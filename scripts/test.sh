@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins
-exec cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"
+exec cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"

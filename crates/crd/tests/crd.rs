@@ -283,7 +283,7 @@ fn crd_update_rules() {
     let errs = strings(&validate_crd_update(&new, &old));
     has(
         &errs,
-        r#"status.storedVersions: Invalid value: ["v1"]: must have the storage version v2"#,
+        r#"status.storedVersions: Invalid value: []string{"v1"}: must have the storage version v2"#,
     );
     assert!(errs.iter().any(|e| e.starts_with(
         r#"status.storedVersions[0]: Invalid value: "v1": missing from spec.versions"#
@@ -624,28 +624,28 @@ fn validation_keywords() {
     let errs = verrs(&s, json!({"name": "ab", "choice": {"a": "x", "b": "y"}}));
     has(
         &errs,
-        r#": Invalid value: "": "spec.choice" must validate one and only one schema (oneOf). Found 2 valid alternatives"#,
+        r#"[]: Invalid value: "": "spec.choice" must validate one and only one schema (oneOf). Found 2 valid alternatives"#,
     );
     let errs = verrs(&s, json!({"name": "ab", "choice": {}}));
     has(
         &errs,
-        r#": Invalid value: "": "spec.choice" must validate one and only one schema (oneOf). Found none valid"#,
+        r#"[]: Invalid value: "": "spec.choice" must validate one and only one schema (oneOf). Found none valid"#,
     );
     let errs = verrs(&s, json!({"name": "ab", "any": {}}));
     has(
         &errs,
-        r#": Invalid value: "": "spec.any" must validate at least one schema (anyOf)"#,
+        r#"[]: Invalid value: "": "spec.any" must validate at least one schema (anyOf)"#,
     );
     has(&errs, "spec.any.a: Required value");
     let errs = verrs(&s, json!({"name": "ab", "all": {}}));
     has(
         &errs,
-        r#": Invalid value: "": "spec.all" must validate all the schemas (allOf). None validated"#,
+        r#"[]: Invalid value: "": "spec.all" must validate all the schemas (allOf). None validated"#,
     );
     let errs = verrs(&s, json!({"name": "ab", "not": {"a": "x"}}));
     has(
         &errs,
-        r#": Invalid value: "": "spec.not" must not validate the schema (not)"#,
+        r#"[]: Invalid value: "": "spec.not" must not validate the schema (not)"#,
     );
 
     // Type meta and object names.
