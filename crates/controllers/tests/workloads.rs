@@ -60,6 +60,7 @@ async fn start() -> Server {
         .args([
             "server",
             "--no-controllers",
+            "--no-scheduler",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",

@@ -44,7 +44,13 @@ pub async fn start() -> Server {
     std::fs::copy(&bin, &own).expect("copy server binary");
     let data = dir.path().join("data");
     let mut child = Command::new(&own)
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--no-scheduler",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(&data)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -54,7 +54,14 @@ async fn server() -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(minato_bin())
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--no-scheduler",
+            "--no-controllers",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
