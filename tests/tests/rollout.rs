@@ -11,9 +11,10 @@ fn ready_pods(s: &Server) -> (usize, Vec<String>) {
     let mut ready = 0;
     let mut images = Vec::new();
     for p in pods["items"].as_array().cloned().unwrap_or_default() {
-        let is_ready = p["status"]["conditions"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+        let is_ready = p["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
         if is_ready && p["metadata"].get("deletionTimestamp").is_none() {
             ready += 1;
         }
@@ -38,7 +39,11 @@ fn wait_rollout(s: &Server, min_ready_seen: &mut usize, target_image: &str) {
         if done {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(90), "rollout to {target_image} did not finish: {}", d["status"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "rollout to {target_image} did not finish: {}",
+            d["status"]
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -47,10 +52,20 @@ fn wait_rollout(s: &Server, min_ready_seen: &mut usize, target_image: &str) {
 fn zero_downtime_rolling_update_and_undo() {
     let s = Server::start_with(&["--simulated-nodes", "3"]);
     let seeds = seeds_dir();
-    for f in ["004-01-k8s-manifests__namespace.yaml", "004-02-k8s-manifests__deployment.yaml"] {
+    for f in [
+        "004-01-k8s-manifests__namespace.yaml",
+        "004-02-k8s-manifests__deployment.yaml",
+    ] {
         s.ok(&["apply", "-f", seeds.join(f).to_str().unwrap()]);
     }
-    s.ok(&["rollout", "status", "deployment/web-app", "-n", "parallel-poc", "--timeout=90s"]);
+    s.ok(&[
+        "rollout",
+        "status",
+        "deployment/web-app",
+        "-n",
+        "parallel-poc",
+        "--timeout=90s",
+    ]);
     let pods = s.get_json(&["pods", "-n", "parallel-poc", "-l", "app=web"]);
     let mut nodes: Vec<String> = pods["items"]
         .as_array()
@@ -60,21 +75,66 @@ fn zero_downtime_rolling_update_and_undo() {
         .collect();
     nodes.sort();
     nodes.dedup();
-    assert_eq!(nodes.len(), 3, "preferred anti-affinity spreads 3 replicas over 3 nodes");
+    assert_eq!(
+        nodes.len(),
+        3,
+        "preferred anti-affinity spreads 3 replicas over 3 nodes"
+    );
 
     let mut min_ready = 3;
-    s.ok(&["set", "image", "deployment/web-app", "-n", "parallel-poc", "web=webapp:v2.0"]);
+    s.ok(&[
+        "set",
+        "image",
+        "deployment/web-app",
+        "-n",
+        "parallel-poc",
+        "web=webapp:v2.0",
+    ]);
     wait_rollout(&s, &mut min_ready, "webapp:v2.0");
-    assert!(min_ready >= 3, "ready pods dropped to {min_ready} during the rollout");
-    let history = s.ok(&["rollout", "history", "deployment/web-app", "-n", "parallel-poc"]);
-    let revisions: Vec<&str> = history.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        min_ready >= 3,
+        "ready pods dropped to {min_ready} during the rollout"
+    );
+    let history = s.ok(&[
+        "rollout",
+        "history",
+        "deployment/web-app",
+        "-n",
+        "parallel-poc",
+    ]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(revisions.len(), 2, "{history}");
 
-    s.ok(&["rollout", "undo", "deployment/web-app", "-n", "parallel-poc"]);
+    s.ok(&[
+        "rollout",
+        "undo",
+        "deployment/web-app",
+        "-n",
+        "parallel-poc",
+    ]);
     wait_rollout(&s, &mut min_ready, "webapp:v1.0");
-    assert!(min_ready >= 3, "ready pods dropped to {min_ready} during the undo");
+    assert!(
+        min_ready >= 3,
+        "ready pods dropped to {min_ready} during the undo"
+    );
     let d = s.get_json(&["deployment", "web-app", "-n", "parallel-poc"]);
-    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "3");
-    let history = s.ok(&["rollout", "history", "deployment/web-app", "-n", "parallel-poc"]);
-    assert!(history.contains("\n2 ") && history.contains("\n3 "), "{history}");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    let history = s.ok(&[
+        "rollout",
+        "history",
+        "deployment/web-app",
+        "-n",
+        "parallel-poc",
+    ]);
+    assert!(
+        history.contains("\n2 ") && history.contains("\n3 "),
+        "{history}"
+    );
 }

@@ -121,10 +121,10 @@ fn stage(server: &Server, kubectl: &Kubectl, path: &str, old: &Value, new: &Valu
 
 #[test]
 fn kubectl_reads_the_protobuf_v2_document() {
-    if !kubectl_available() {
-        eprintln!("kubectl not on PATH; skipping");
-        return;
-    }
+    assert!(
+        kubectl_available(),
+        "these tests drive the real kubectl: put kubectl on PATH"
+    );
     let server = server(true);
     let kubectl = Kubectl::new(server.start());
     let ok = |env: &[(&str, &str)], args: &[&str]| {
@@ -208,10 +208,10 @@ fn kubectl_reads_the_protobuf_v2_document() {
 /// kubectl makes a strategic merge patch for Widget keyed on `id` only from the v2 document.
 #[test]
 fn apply_takes_merge_keys_from_the_v2_document() {
-    if !kubectl_available() {
-        eprintln!("kubectl not on PATH; skipping");
-        return;
-    }
+    assert!(
+        kubectl_available(),
+        "these tests drive the real kubectl: put kubectl on PATH"
+    );
     let server = server(true);
     let kubectl = Kubectl::new(server.start());
     let patch = apply_widget(&server, &kubectl);

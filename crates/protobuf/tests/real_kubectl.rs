@@ -226,10 +226,10 @@ fn kubectl_available() -> bool {
 
 #[test]
 fn real_kubectl_protobuf_bodies_decode_like_kubectl_json() {
-    if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl not on PATH");
-        return;
-    }
+    assert!(
+        kubectl_available(),
+        "these tests drive the real kubectl: put kubectl on PATH"
+    );
     let stub = start_stub();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");

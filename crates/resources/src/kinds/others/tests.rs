@@ -191,7 +191,9 @@ fn service_cluster_ip_is_immutable_and_kept() {
         .collect();
     assert_eq!(
         errs,
-        vec!["spec.clusterIPs[0]: Invalid value: []string{\"10.96.0.11\"}: may not change once set"]
+        vec![
+            "spec.clusterIPs[0]: Invalid value: []string{\"10.96.0.11\"}: may not change once set"
+        ]
     );
 }
 
