@@ -31,151 +31,23 @@ pub fn format_labels(map: Option<&Value>) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidSelector;
 
-fn is_alnum(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-}
-
-/// A label value, or the name part of a key: at most 63 characters of
-/// `[-_.A-Za-z0-9]`, starting and ending alphanumeric.
-fn valid_label_name(s: &str, allow_empty: bool) -> bool {
-    if s.is_empty() {
-        return allow_empty;
-    }
-    s.len() <= 63
-        && s.chars()
-            .all(|c| is_alnum(c) || c == '-' || c == '_' || c == '.')
-        && s.chars().next().is_some_and(is_alnum)
-        && s.chars().last().is_some_and(is_alnum)
-}
-
-fn valid_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                && part
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && part
-                    .chars()
-                    .last()
-                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
-}
-
-fn valid_key(key: &str) -> bool {
-    match key.split_once('/') {
-        Some((prefix, name)) => valid_dns_subdomain(prefix) && valid_label_name(name, false),
-        None => valid_label_name(key, false),
-    }
-}
-
-struct Requirement {
-    key: String,
-    op: &'static str,
-    values: Vec<String>,
-}
-
-impl Requirement {
-    fn render(&self) -> String {
-        let mut out = String::new();
-        if self.op == "!" {
-            out.push('!');
-        }
-        out.push_str(&self.key);
-        match self.op {
-            "=" => out.push('='),
-            "in" => out.push_str(" in "),
-            "notin" => out.push_str(" notin "),
-            _ => return out,
-        }
-        let mut values = self.values.clone();
-        values.sort();
-        let joined = values.join(",");
-        if self.op == "=" {
-            out.push_str(&joined);
-        } else {
-            out.push('(');
-            out.push_str(&joined);
-            out.push(')');
-        }
-        out
-    }
-}
-
-fn requirement(
-    key: &str,
-    op: &'static str,
-    values: Vec<String>,
-) -> Result<Requirement, InvalidSelector> {
-    if !valid_key(key) {
-        return Err(InvalidSelector);
-    }
-    let count_ok = match op {
-        "in" | "notin" => !values.is_empty(),
-        "=" => values.len() == 1,
-        _ => values.is_empty(),
-    };
-    if !count_ok || !values.iter().all(|v| valid_label_name(v, true)) {
-        return Err(InvalidSelector);
-    }
-    Ok(Requirement {
-        key: key.to_string(),
-        op,
-        values,
-    })
-}
-
-/// metav1.LabelSelectorAsSelector(...).String(): requirements sorted by
-/// key, values sorted. A nil selector selects nothing and an empty one
-/// everything; both print as "".
+/// A LabelSelector object rendered as selector text (`app=web,tier in (a,b)`); empty for a nil
+/// selector. The rules are minato-selectors' (upstream's labels package).
 pub fn label_selector_string(selector: Option<&Value>) -> Result<String, InvalidSelector> {
     let Some(sel) = selector.filter(|v| !v.is_null()) else {
         return Ok(String::new());
     };
-    let mut reqs = Vec::new();
-    if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in m {
-            reqs.push(requirement(k, "=", vec![scalar_text(v)])?);
-        }
-    }
-    if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let op = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => "in",
-                "NotIn" => "notin",
-                "Exists" => "exists",
-                "DoesNotExist" => "!",
-                _ => return Err(InvalidSelector),
-            };
-            let values = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|vs| vs.iter().map(scalar_text).collect())
-                .unwrap_or_default();
-            reqs.push(requirement(key, op, values)?);
-        }
-    }
-    reqs.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(reqs
-        .iter()
-        .map(Requirement::render)
-        .collect::<Vec<_>>()
-        .join(","))
+    minato_selectors::LabelSelector::from_label_selector_object(sel)
+        .map(|s| s.to_string())
+        .map_err(|_| InvalidSelector)
 }
 
 /// metav1.FormatLabelSelector: `<none>` for an empty or nil selector,
 /// `<error>` for an invalid one.
 pub fn format_label_selector(selector: Option<&Value>) -> String {
-    match label_selector_string(selector) {
-        Ok(s) if s.is_empty() => "<none>".to_string(),
-        Ok(s) => s,
-        Err(InvalidSelector) => "<error>".to_string(),
+    match selector.filter(|v| !v.is_null()) {
+        Some(sel) => minato_selectors::format_label_selector(sel),
+        None => "<none>".to_string(),
     }
 }
 
