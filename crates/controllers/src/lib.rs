@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod events;
 pub mod gc;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod refmanager;
 pub mod replicaset;
@@ -42,6 +43,7 @@ pub async fn run_all(client: kube::Client) -> Result<(), Error> {
         r = run_namespace_controller(client.clone()) => r,
         r = run_garbage_collector(client.clone()) => r,
         r = replicaset::run_replicaset_controller(client.clone(), WORKLOAD_WORKERS) => r,
-        r = deployment::run_deployment_controller(client, WORKLOAD_WORKERS) => r,
+        r = deployment::run_deployment_controller(client.clone(), WORKLOAD_WORKERS) => r,
+        r = nodelifecycle::run_node_lifecycle_controller(client) => r,
     }
 }

@@ -1,0 +1,889 @@
+//! Node lifecycle controller and NoExecute taint eviction, after upstream's
+//! `pkg/controller/nodelifecycle` and `pkg/controller/tainteviction`.
+//!
+//! * **Health.** A node is healthy while its Lease in `kube-node-lease` (or its Ready
+//!   condition's `lastHeartbeatTime`, whichever is newer) was renewed within
+//!   [`NodeLifecycleConfig::grace_period`]. Past that, its Ready condition (and the pressure
+//!   conditions it reports) become `Unknown` with reason `NodeStatusUnknown`. A node that never
+//!   posted a Ready condition gets `Unknown`/`NodeStatusNeverUpdated` once
+//!   [`NodeLifecycleConfig::startup_grace_period`] has passed since its creation.
+//! * **Taints.** Ready=Unknown → `node.kubernetes.io/unreachable` NoExecute + NoSchedule;
+//!   Ready=False → `node.kubernetes.io/not-ready` NoExecute + NoSchedule; Ready=True → both
+//!   removed. NoExecute taints carry `timeAdded`.
+//! * **Eviction.** A pod bound to a node with a NoExecute taint it does not tolerate is
+//!   deleted at once; one tolerating every such taint is deleted `tolerationSeconds` after the
+//!   taint's `timeAdded` (the smallest deadline over the taints), never if no matching
+//!   toleration has `tolerationSeconds`. Deletion is the ordinary graceful DELETE: on an
+//!   unreachable node the pod stays Terminating until the node comes back or it is
+//!   force-deleted, as upstream.
+//!
+//! The decisions are pure functions ([`node_health`], [`desired_taints`], [`pod_eviction`]);
+//! [`run_node_lifecycle_controller`] only keeps watch caches, calls them on every change and
+//! every [`NodeLifecycleConfig::monitor_period`], and carries out what they return.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::events::EventRecorder;
+use crate::Error;
+
+/// Event source component, as upstream's.
+pub const COMPONENT: &str = "node-controller";
+/// Component of the taint eviction events.
+pub const EVICTION_COMPONENT: &str = "taint-eviction-controller";
+/// Namespace of the node heartbeat Leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// Taint of a node whose Ready condition is Unknown.
+pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+/// Taint of a node whose Ready condition is False.
+pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
+pub const NO_EXECUTE: &str = "NoExecute";
+pub const NO_SCHEDULE: &str = "NoSchedule";
+/// Reason and message of a condition this controller marks Unknown.
+pub const REASON_UNKNOWN: &str = "NodeStatusUnknown";
+pub const MESSAGE_UNKNOWN: &str = "Kubelet stopped posting node status.";
+pub const REASON_NEVER_UPDATED: &str = "NodeStatusNeverUpdated";
+pub const MESSAGE_NEVER_UPDATED: &str = "Kubelet never posted node status.";
+/// Conditions besides Ready that upstream marks Unknown with it.
+const PRESSURE_CONDITIONS: [&str; 3] = ["MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/// Timing of the controller; `Default` is upstream's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeLifecycleConfig {
+    /// How often every node is re-examined even without a change (`--node-monitor-period`).
+    pub monitor_period: Duration,
+    /// How long a node may go without a heartbeat before it is Unknown
+    /// (`--node-monitor-grace-period`).
+    pub grace_period: Duration,
+    /// How long a new node may go without ever posting Ready (`--node-startup-grace-period`).
+    pub startup_grace_period: Duration,
+}
+
+impl Default for NodeLifecycleConfig {
+    fn default() -> Self {
+        Self {
+            monitor_period: Duration::from_secs(5),
+            grace_period: Duration::from_secs(40),
+            startup_grace_period: Duration::from_secs(60),
+        }
+    }
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+fn ready_condition(node: &Node) -> Option<&NodeCondition> {
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")
+}
+
+/// The node's Ready status (`True`, `False`, `Unknown`), if it has one.
+pub fn ready_status(node: &Node) -> Option<&str> {
+    ready_condition(node).map(|c| c.status.as_str())
+}
+
+/// The newest heartbeat: the Lease's renewTime or Ready's lastHeartbeatTime.
+pub fn last_heartbeat(node: &Node, lease: Option<&Lease>) -> Option<Timestamp> {
+    let renew = lease
+        .and_then(|l| l.spec.as_ref())
+        .and_then(|s| s.renew_time.as_ref())
+        .map(|t| t.0);
+    let beat = ready_condition(node)
+        .and_then(|c| c.last_heartbeat_time.as_ref())
+        .map(|t| t.0);
+    renew.max(beat)
+}
+
+/// What the health check decided for a node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Health {
+    /// Heartbeats are recent (or the node is still in its startup grace): nothing to write.
+    /// `recheck_at` is when it would go stale without a new heartbeat.
+    Fresh { recheck_at: Option<Timestamp> },
+    /// Stale, and already marked: nothing to write.
+    AlreadyUnknown,
+    /// Stale: write these conditions to `status.conditions`. `was_ready` tells whether
+    /// Ready was True before (upstream then records `NodeNotReady`).
+    MarkUnknown {
+        conditions: Vec<NodeCondition>,
+        was_ready: bool,
+    },
+}
+
+/// Decides whether `node` has gone silent at `now`.
+pub fn node_health(
+    node: &Node,
+    lease: Option<&Lease>,
+    now: Timestamp,
+    cfg: &NodeLifecycleConfig,
+) -> Health {
+    let ready = ready_condition(node);
+    let (probe, grace) = match last_heartbeat(node, lease) {
+        Some(beat) => (beat, cfg.grace_period),
+        // Never heard from: count from creation with the startup grace.
+        None => match node.metadata.creation_timestamp.as_ref() {
+            Some(t) => (t.0, cfg.startup_grace_period),
+            None => (now, cfg.startup_grace_period),
+        },
+    };
+    let deadline = probe.checked_add(signed(grace)).ok();
+    if deadline.is_some_and(|d| now <= d) {
+        return Health::Fresh {
+            recheck_at: deadline,
+        };
+    }
+    let mut conditions: Vec<NodeCondition> = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let mut changed = false;
+    let was_ready = ready.is_some_and(|c| c.status == "True");
+    let mut saw_ready = false;
+    for c in conditions.iter_mut() {
+        if c.type_ != "Ready" && !PRESSURE_CONDITIONS.contains(&c.type_.as_str()) {
+            continue;
+        }
+        saw_ready |= c.type_ == "Ready";
+        if c.status != "Unknown" {
+            c.status = "Unknown".into();
+            c.reason = Some(REASON_UNKNOWN.into());
+            c.message = Some(MESSAGE_UNKNOWN.into());
+            c.last_transition_time = Some(Time(now));
+            changed = true;
+        }
+    }
+    if !saw_ready {
+        conditions.push(NodeCondition {
+            type_: "Ready".into(),
+            status: "Unknown".into(),
+            reason: Some(REASON_NEVER_UPDATED.into()),
+            message: Some(MESSAGE_NEVER_UPDATED.into()),
+            last_heartbeat_time: Some(Time(probe)),
+            last_transition_time: Some(Time(now)),
+        });
+        changed = true;
+    }
+    if changed {
+        Health::MarkUnknown {
+            conditions,
+            was_ready,
+        }
+    } else {
+        Health::AlreadyUnknown
+    }
+}
+
+fn is_controller_taint(t: &Taint) -> bool {
+    (t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
+        && (t.effect == NO_EXECUTE || t.effect == NO_SCHEDULE)
+}
+
+/// The taints `node` should carry given its Ready condition, or `None` when they are right
+/// already. Other taints are kept as they are; a wanted taint already present keeps its
+/// `timeAdded`; new NoExecute taints get `timeAdded = now`. A node without a Ready condition
+/// is left alone (the health check marks it Unknown first).
+pub fn desired_taints(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
+    let want_key = match ready_status(node)? {
+        "True" => None,
+        "False" => Some(TAINT_NOT_READY),
+        _ => Some(TAINT_UNREACHABLE),
+    };
+    let current: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let mut out: Vec<Taint> = current
+        .iter()
+        .filter(|t| !is_controller_taint(t) || Some(t.key.as_str()) == want_key)
+        .cloned()
+        .collect();
+    if let Some(key) = want_key {
+        for effect in [NO_EXECUTE, NO_SCHEDULE] {
+            if !out.iter().any(|t| t.key == key && t.effect == effect) {
+                out.push(Taint {
+                    key: key.into(),
+                    effect: effect.into(),
+                    value: None,
+                    time_added: (effect == NO_EXECUTE).then_some(Time(now)),
+                });
+            }
+        }
+    }
+    (out != current).then_some(out)
+}
+
+/// Whether `tol` tolerates `taint` (upstream's `Toleration.ToleratesTaint`).
+pub fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
+    if let Some(effect) = tol.effect.as_deref() {
+        if !effect.is_empty() && effect != taint.effect {
+            return false;
+        }
+    }
+    let key = tol.key.as_deref().unwrap_or_default();
+    if !key.is_empty() && key != taint.key {
+        return false;
+    }
+    match tol.operator.as_deref().unwrap_or("Equal") {
+        "Exists" => true,
+        "Equal" | "" => {
+            // An empty key only matches every key with Exists.
+            !key.is_empty()
+                && tol.value.as_deref().unwrap_or_default()
+                    == taint.value.as_deref().unwrap_or_default()
+        }
+        _ => false,
+    }
+}
+
+/// What to do with a pod on a tainted node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// No NoExecute taint, or every one is tolerated forever.
+    Keep,
+    /// Delete now.
+    Now,
+    /// Delete at this time unless the taints go away first.
+    At(Timestamp),
+}
+
+/// Decides the fate of `pod` on a node carrying `taints` at `now`. A NoExecute taint without
+/// `timeAdded` counts from `fallback_start` (when the controller first saw it).
+pub fn pod_eviction(
+    pod: &Pod,
+    taints: &[Taint],
+    now: Timestamp,
+    fallback_start: Timestamp,
+) -> Eviction {
+    let tolerations: &[Toleration] = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default();
+    let mut earliest: Option<Timestamp> = None;
+    for taint in taints.iter().filter(|t| t.effect == NO_EXECUTE) {
+        let matching: Vec<&Toleration> =
+            tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        if matching.is_empty() {
+            return Eviction::Now;
+        }
+        let Some(secs) = matching
+            .iter()
+            .filter_map(|t| t.toleration_seconds)
+            .map(|s| s.max(0))
+            .min()
+        else {
+            continue; // tolerated forever
+        };
+        let start = taint.time_added.as_ref().map_or(fallback_start, |t| t.0);
+        let at = start
+            .checked_add(SignedDuration::from_secs(secs))
+            .unwrap_or(Timestamp::MAX);
+        earliest = Some(earliest.map_or(at, |e| e.min(at)));
+    }
+    match earliest {
+        None => Eviction::Keep,
+        Some(at) if at <= now => Eviction::Now,
+        Some(at) => Eviction::At(at),
+    }
+}
+
+fn no_execute_taints(node: &Node) -> Vec<Taint> {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .map(|ts| {
+            ts.iter()
+                .filter(|t| t.effect == NO_EXECUTE)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Ctx {
+    client: Client,
+    cfg: NodeLifecycleConfig,
+    nodes: Store<Node>,
+    leases: Store<Lease>,
+    pods: Store<Pod>,
+    node_events: EventRecorder,
+    pod_events: EventRecorder,
+    /// First sight of NoExecute taints lacking `timeAdded`, per (node, key).
+    first_seen: HashMap<(String, String), Timestamp>,
+    /// UIDs of pods already deleted whose deletion the cache has not shown yet.
+    evicted: HashSet<String>,
+}
+
+/// Runs the node lifecycle controller with upstream's timing until a watch ends.
+pub async fn run_node_lifecycle_controller(client: Client) -> Result<(), Error> {
+    run_node_lifecycle_controller_with(client, NodeLifecycleConfig::default()).await
+}
+
+/// Drives one reflector stream, waking the sync loop on every change.
+async fn drive<K, S>(stream: S, notify: Arc<Notify>)
+where
+    S: Stream<Item = Result<K, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            tracing::debug!(error = %e, "node lifecycle watch error");
+        }
+        notify.notify_one();
+    }
+}
+
+/// Runs the node lifecycle controller with the given timing until a watch ends.
+pub async fn run_node_lifecycle_controller_with(
+    client: Client,
+    cfg: NodeLifecycleConfig,
+) -> Result<(), Error> {
+    let notify = Arc::new(Notify::new());
+    let (nodes, node_w) = reflector::store();
+    let node_stream = reflector::reflector(
+        node_w,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (leases, lease_w) = reflector::store();
+    let lease_stream = reflector::reflector(
+        lease_w,
+        watcher(
+            Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (pods, pod_w) = reflector::store();
+    let pod_stream = reflector::reflector(
+        pod_w,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let watches = futures::future::join3(
+        drive(node_stream, notify.clone()),
+        drive(lease_stream, notify.clone()),
+        drive(pod_stream, notify.clone()),
+    );
+    let mut ctx = Ctx {
+        node_events: EventRecorder::new(client.clone(), COMPONENT),
+        pod_events: EventRecorder::new(client.clone(), EVICTION_COMPONENT),
+        client,
+        cfg,
+        nodes,
+        leases,
+        pods,
+        first_seen: HashMap::new(),
+        evicted: HashSet::new(),
+    };
+    let work = async {
+        let _ = ctx.nodes.wait_until_ready().await;
+        let _ = ctx.leases.wait_until_ready().await;
+        let _ = ctx.pods.wait_until_ready().await;
+        loop {
+            let wake = ctx.pass().await;
+            let sleep = wake.min(ctx.cfg.monitor_period);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = notify.notified() => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = watches => {}
+        _ = work => {}
+    }
+    Ok(())
+}
+
+impl Ctx {
+    /// One pass over every node and every bound pod; returns how long until the next
+    /// deadline it knows of.
+    async fn pass(&mut self) -> Duration {
+        let now = Timestamp::now();
+        let mut next: Option<Timestamp> = None;
+        let mut taints_by_node: HashMap<String, Vec<Taint>> = HashMap::new();
+        for node in self.nodes.state() {
+            let name = node.name_any();
+            let lease = self
+                .leases
+                .get(&reflector::ObjectRef::new(&name).within(LEASE_NAMESPACE));
+            let node = match self.sync_node(&node, lease.as_deref(), now).await {
+                Ok((node, recheck)) => {
+                    if let Some(r) = recheck {
+                        next = Some(next.map_or(r, |n| n.min(r)));
+                    }
+                    node
+                }
+                Err(e) => {
+                    tracing::debug!(node = %name, error = %e, "node sync failed");
+                    (*node).clone()
+                }
+            };
+            taints_by_node.insert(name, no_execute_taints(&node));
+        }
+        self.first_seen.retain(|(n, k), _| {
+            taints_by_node
+                .get(n)
+                .is_some_and(|ts| ts.iter().any(|t| &t.key == k && t.time_added.is_none()))
+        });
+        let pods = self.pods.state();
+        let live: HashSet<String> = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.uid())
+            .collect();
+        self.evicted.retain(|uid| live.contains(uid));
+        for pod in pods {
+            if pod.metadata.deletion_timestamp.is_some()
+                || pod.uid().is_some_and(|u| self.evicted.contains(&u))
+            {
+                continue;
+            }
+            let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+                continue;
+            };
+            let Some(taints) = taints_by_node.get(&node_name) else {
+                continue;
+            };
+            if taints.is_empty() {
+                continue;
+            }
+            let fallback = taints
+                .iter()
+                .filter(|t| t.time_added.is_none())
+                .map(|t| {
+                    *self
+                        .first_seen
+                        .entry((node_name.clone(), t.key.clone()))
+                        .or_insert(now)
+                })
+                .min()
+                .unwrap_or(now);
+            match pod_eviction(&pod, taints, now, fallback) {
+                Eviction::Keep => {}
+                Eviction::At(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                Eviction::Now => {
+                    if self.evict(&pod).await {
+                        if let Some(uid) = pod.uid() {
+                            self.evicted.insert(uid);
+                        }
+                    }
+                }
+            }
+        }
+        next.and_then(|n| n.duration_since(Timestamp::now()).try_into().ok())
+            .unwrap_or(self.cfg.monitor_period)
+            .max(Duration::from_millis(10))
+    }
+
+    /// Marks the node Unknown if it went silent and sets its taints; returns the node as
+    /// written and when its heartbeat would go stale.
+    async fn sync_node(
+        &self,
+        node: &Node,
+        lease: Option<&Lease>,
+        now: Timestamp,
+    ) -> Result<(Node, Option<Timestamp>), Error> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        let name = node.name_any();
+        let mut node = node.clone();
+        let mut recheck = None;
+        match node_health(&node, lease, now, &self.cfg) {
+            Health::Fresh { recheck_at } => recheck = recheck_at,
+            Health::AlreadyUnknown => {}
+            Health::MarkUnknown {
+                conditions,
+                was_ready,
+            } => {
+                // Optimistic concurrency: a kubelet posting meanwhile wins; we look again.
+                let patch = json!({
+                    "metadata": {"resourceVersion": node.resource_version()},
+                    "status": {"conditions": conditions},
+                });
+                node = api
+                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?;
+                tracing::info!(node = %name, "node stopped posting status; marked Unknown");
+                if was_ready {
+                    self.node_events.normal(
+                        &node,
+                        "NodeNotReady",
+                        format!("Node {name} status is now: NodeNotReady"),
+                    );
+                }
+            }
+        }
+        if let Some(taints) = desired_taints(&node, now) {
+            let patch = json!({
+                "metadata": {"resourceVersion": node.resource_version()},
+                "spec": {"taints": taints},
+            });
+            node = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await?;
+            tracing::info!(node = %name, ready = ?ready_status(&node), "node taints updated");
+        }
+        Ok((node, recheck))
+    }
+
+    /// Deletes `pod`; true when it is gone or going.
+    async fn evict(&self, pod: &Pod) -> bool {
+        let ns = pod.namespace().unwrap_or_default();
+        let name = pod.name_any();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        self.pod_events.normal(
+            pod,
+            "TaintManagerEviction",
+            format!("Marking for deletion Pod {ns}/{name}"),
+        );
+        // Upstream adds the DisruptionTarget condition before deleting; best effort.
+        let cond = json!({"status": {"conditions": [{
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "DeletionByTaintManager",
+            "message": "Taint manager: deleting due to NoExecute taint",
+            "lastTransitionTime": Time(Timestamp::now()),
+        }]}});
+        if let Err(e) = api
+            .patch_status(&name, &PatchParams::default(), &Patch::Strategic(cond))
+            .await
+        {
+            tracing::debug!(pod = %name, error = %e, "could not add DisruptionTarget");
+        }
+        let dp = DeleteParams {
+            preconditions: pod.uid().map(|uid| kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(&name, &dp).await {
+            Ok(_) => {
+                tracing::info!(pod = %format!("{ns}/{name}"), "evicted for NoExecute taint");
+                true
+            }
+            // Gone, or replaced by a pod of the same name (UID precondition).
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => true,
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "eviction failed");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::api::core::v1::{NodeSpec, NodeStatus, PodSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).unwrap()
+    }
+
+    fn cfg() -> NodeLifecycleConfig {
+        NodeLifecycleConfig {
+            monitor_period: Duration::from_secs(1),
+            grace_period: Duration::from_secs(40),
+            startup_grace_period: Duration::from_secs(60),
+        }
+    }
+
+    fn node(ready: Option<(&str, i64)>, taints: Vec<Taint>) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                creation_timestamp: Some(Time(ts(0))),
+                ..Default::default()
+            },
+            spec: Some(NodeSpec {
+                taints: (!taints.is_empty()).then_some(taints),
+                ..Default::default()
+            }),
+            status: Some(NodeStatus {
+                conditions: ready.map(|(status, beat)| {
+                    vec![
+                        NodeCondition {
+                            type_: "MemoryPressure".into(),
+                            status: "False".into(),
+                            ..Default::default()
+                        },
+                        NodeCondition {
+                            type_: "Ready".into(),
+                            status: status.into(),
+                            reason: Some("KubeletReady".into()),
+                            last_heartbeat_time: Some(Time(ts(beat))),
+                            last_transition_time: Some(Time(ts(0))),
+                            ..Default::default()
+                        },
+                    ]
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn lease(renew: i64) -> Lease {
+        Lease {
+            metadata: ObjectMeta::default(),
+            spec: Some(LeaseSpec {
+                renew_time: Some(MicroTime(ts(renew))),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn taint(key: &str, effect: &str, added: Option<i64>) -> Taint {
+        Taint {
+            key: key.into(),
+            effect: effect.into(),
+            value: None,
+            time_added: added.map(|s| Time(ts(s))),
+        }
+    }
+
+    fn tol(key: Option<&str>, op: &str, effect: Option<&str>, secs: Option<i64>) -> Toleration {
+        Toleration {
+            key: key.map(Into::into),
+            operator: Some(op.into()),
+            effect: effect.map(Into::into),
+            toleration_seconds: secs,
+            value: None,
+        }
+    }
+
+    fn pod(tolerations: Vec<Toleration>) -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                tolerations: Some(tolerations),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fresh_lease_keeps_node_healthy_even_with_old_heartbeat() {
+        let n = node(Some(("True", 0)), vec![]);
+        assert_eq!(
+            node_health(&n, Some(&lease(100)), ts(130), &cfg()),
+            Health::Fresh {
+                recheck_at: Some(ts(140))
+            }
+        );
+        // The newer of the two counts: an old lease does not override a fresh heartbeat.
+        let n = node(Some(("True", 100)), vec![]);
+        assert!(matches!(
+            node_health(&n, Some(&lease(0)), ts(130), &cfg()),
+            Health::Fresh { .. }
+        ));
+    }
+
+    #[test]
+    fn silent_node_goes_unknown_once() {
+        let n = node(Some(("True", 0)), vec![]);
+        let Health::MarkUnknown {
+            conditions,
+            was_ready,
+        } = node_health(&n, Some(&lease(10)), ts(51), &cfg())
+        else {
+            panic!("a node silent past the grace period must be marked Unknown")
+        };
+        assert!(was_ready);
+        let ready = conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "Unknown");
+        assert_eq!(ready.reason.as_deref(), Some(REASON_UNKNOWN));
+        assert_eq!(ready.message.as_deref(), Some(MESSAGE_UNKNOWN));
+        assert_eq!(ready.last_transition_time, Some(Time(ts(51))));
+        // The kubelet's last heartbeat is kept.
+        assert_eq!(ready.last_heartbeat_time, Some(Time(ts(0))));
+        let mem = conditions
+            .iter()
+            .find(|c| c.type_ == "MemoryPressure")
+            .unwrap();
+        assert_eq!(mem.status, "Unknown");
+        // Exactly at the deadline is still fresh.
+        assert!(matches!(
+            node_health(&n, Some(&lease(10)), ts(50), &cfg()),
+            Health::Fresh { .. }
+        ));
+        // Once written, nothing more to do.
+        let mut marked = n.clone();
+        marked.status.as_mut().unwrap().conditions = Some(conditions);
+        assert_eq!(
+            node_health(&marked, Some(&lease(10)), ts(90), &cfg()),
+            Health::AlreadyUnknown
+        );
+    }
+
+    #[test]
+    fn node_that_never_posted_uses_startup_grace() {
+        let n = node(None, vec![]);
+        assert!(matches!(
+            node_health(&n, None, ts(59), &cfg()),
+            Health::Fresh { .. }
+        ));
+        let Health::MarkUnknown {
+            conditions,
+            was_ready,
+        } = node_health(&n, None, ts(61), &cfg())
+        else {
+            panic!("never-posted node must be marked after the startup grace")
+        };
+        assert!(!was_ready);
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].status, "Unknown");
+        assert_eq!(conditions[0].reason.as_deref(), Some(REASON_NEVER_UPDATED));
+    }
+
+    #[test]
+    fn taints_follow_ready() {
+        let other = taint("dedicated", NO_SCHEDULE, None);
+        // Unknown: unreachable NoExecute (with timeAdded) and NoSchedule; others kept.
+        let n = node(Some(("Unknown", 0)), vec![other.clone()]);
+        let t = desired_taints(&n, ts(5)).unwrap();
+        assert_eq!(
+            t,
+            vec![
+                other.clone(),
+                taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(5)),
+                taint(TAINT_UNREACHABLE, NO_SCHEDULE, None),
+            ]
+        );
+        // Already right: no write, and timeAdded is not refreshed.
+        let n = node(Some(("Unknown", 0)), t.clone());
+        assert_eq!(desired_taints(&n, ts(99)), None);
+        // False: swap unreachable for not-ready.
+        let n = node(Some(("False", 0)), t.clone());
+        assert_eq!(
+            desired_taints(&n, ts(7)).unwrap(),
+            vec![
+                other.clone(),
+                taint(TAINT_NOT_READY, NO_EXECUTE, Some(7)),
+                taint(TAINT_NOT_READY, NO_SCHEDULE, None),
+            ]
+        );
+        // True: both removed.
+        let n = node(Some(("True", 0)), t);
+        assert_eq!(desired_taints(&n, ts(9)).unwrap(), vec![other.clone()]);
+        let n = node(Some(("True", 0)), vec![other]);
+        assert_eq!(desired_taints(&n, ts(9)), None);
+        // No Ready condition yet: left alone.
+        assert_eq!(desired_taints(&node(None, vec![]), ts(9)), None);
+    }
+
+    #[test]
+    fn toleration_matching() {
+        let t = taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(0));
+        assert!(tolerates(
+            &tol(Some(TAINT_UNREACHABLE), "Exists", Some(NO_EXECUTE), None),
+            &t
+        ));
+        assert!(tolerates(&tol(None, "Exists", None, None), &t));
+        assert!(!tolerates(
+            &tol(Some(TAINT_UNREACHABLE), "Exists", Some(NO_SCHEDULE), None),
+            &t
+        ));
+        assert!(!tolerates(
+            &tol(Some(TAINT_NOT_READY), "Exists", None, None),
+            &t
+        ));
+        // Equal with an empty value matches a taint without a value; empty key with Equal
+        // matches nothing.
+        assert!(tolerates(
+            &tol(Some(TAINT_UNREACHABLE), "Equal", None, None),
+            &t
+        ));
+        assert!(!tolerates(&tol(None, "Equal", None, None), &t));
+    }
+
+    #[test]
+    fn eviction_timing() {
+        let taints = vec![
+            taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(100)),
+            taint(TAINT_UNREACHABLE, NO_SCHEDULE, None),
+        ];
+        let fb = ts(0);
+        // No toleration: at once.
+        assert_eq!(
+            pod_eviction(&pod(vec![]), &taints, ts(100), fb),
+            Eviction::Now
+        );
+        // Tolerating only NoSchedule is not enough.
+        let p = pod(vec![tol(
+            Some(TAINT_UNREACHABLE),
+            "Exists",
+            Some(NO_SCHEDULE),
+            None,
+        )]);
+        assert_eq!(pod_eviction(&p, &taints, ts(100), fb), Eviction::Now);
+        // 300 s from timeAdded.
+        let p = pod(vec![tol(
+            Some(TAINT_UNREACHABLE),
+            "Exists",
+            Some(NO_EXECUTE),
+            Some(300),
+        )]);
+        assert_eq!(
+            pod_eviction(&p, &taints, ts(101), fb),
+            Eviction::At(ts(400))
+        );
+        assert_eq!(pod_eviction(&p, &taints, ts(400), fb), Eviction::Now);
+        // Forever.
+        let p = pod(vec![tol(Some(TAINT_UNREACHABLE), "Exists", None, None)]);
+        assert_eq!(pod_eviction(&p, &taints, ts(9999), fb), Eviction::Keep);
+        // Forever plus a bounded one: the bounded one wins (upstream's minimum).
+        let p = pod(vec![
+            tol(None, "Exists", None, None),
+            tol(Some(TAINT_UNREACHABLE), "Exists", None, Some(2)),
+        ]);
+        assert_eq!(
+            pod_eviction(&p, &taints, ts(101), fb),
+            Eviction::At(ts(102))
+        );
+        // Negative seconds mean zero.
+        let p = pod(vec![tol(Some(TAINT_UNREACHABLE), "Exists", None, Some(-5))]);
+        assert_eq!(pod_eviction(&p, &taints, ts(100), fb), Eviction::Now);
+        // Two NoExecute taints: one untolerated evicts at once.
+        let two = vec![
+            taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(100)),
+            taint("custom", NO_EXECUTE, Some(100)),
+        ];
+        let p = pod(vec![tol(Some(TAINT_UNREACHABLE), "Exists", None, None)]);
+        assert_eq!(pod_eviction(&p, &two, ts(100), fb), Eviction::Now);
+        // Missing timeAdded counts from the fallback.
+        let bare = vec![taint(TAINT_UNREACHABLE, NO_EXECUTE, None)];
+        let p = pod(vec![tol(Some(TAINT_UNREACHABLE), "Exists", None, Some(10))]);
+        assert_eq!(pod_eviction(&p, &bare, ts(1), ts(5)), Eviction::At(ts(15)));
+        // Only NoSchedule taints: nothing to do.
+        let ns = vec![taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)];
+        assert_eq!(pod_eviction(&pod(vec![]), &ns, ts(1), fb), Eviction::Keep);
+    }
+}
