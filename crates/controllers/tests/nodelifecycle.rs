@@ -1,7 +1,7 @@
 //! End-to-end: the node lifecycle controller against a real minato API server, with a Node
 //! and its Lease driven by the test in place of a kubelet.
 //!
-//! The server binary comes from `MINATO_BIN` (default `/work/target/debug/minato`); a
+//! The server binary comes from `MINATO_BIN` (default `target/debug/minato` of this workspace); a
 //! missing binary fails the test rather than skipping it.
 
 use std::io::{BufRead, BufReader};
@@ -39,7 +39,12 @@ impl Drop for Server {
 fn minato_bin() -> PathBuf {
     let bin = std::env::var_os("MINATO_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/target/debug/minato"));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/debug/minato"
+            ))
+        });
     assert!(
         bin.is_file(),
         "minato server binary not found at {} (set MINATO_BIN to the built binary)",

@@ -3,7 +3,7 @@
 //! The server runs with `--no-controllers`; the test runs `run_all` itself and plays the
 //! node: a fake kubelet marks pods Running and Ready through pods/status and finishes
 //! graceful deletions. The server binary comes from `MINATO_BIN` (default
-//! `/work/target/debug/minato`); a missing binary fails the tests.
+//! `target/debug/minato` of this workspace); a missing binary fails the tests.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -37,7 +37,12 @@ impl Drop for Server {
 fn minato_bin() -> PathBuf {
     let bin = std::env::var_os("MINATO_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/target/debug/minato"));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/debug/minato"
+            ))
+        });
     assert!(
         bin.is_file(),
         "minato server binary not found at {} (set MINATO_BIN to the built binary)",

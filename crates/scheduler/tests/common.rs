@@ -28,12 +28,12 @@ impl Drop for Server {
     }
 }
 
-/// Starts `minato server` (MINATO_BIN, default /work/target/debug/minato) on a free port.
+/// Starts `minato server` (MINATO_BIN, default target/debug/minato of this workspace) on a free port.
 pub async fn start() -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let bin = PathBuf::from(
-        std::env::var("MINATO_BIN").unwrap_or_else(|_| "/work/target/debug/minato".into()),
-    );
+    let bin = PathBuf::from(std::env::var("MINATO_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/minato").into()
+    }));
     assert!(
         bin.is_file(),
         "minato server binary not found at {} (set MINATO_BIN)",

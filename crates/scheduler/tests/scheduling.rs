@@ -13,9 +13,10 @@ use serde_json::json;
 
 /// Seed 004's pod template (labels, preferred anti-affinity on hostname, requests).
 fn seed_004_pod(name: &str) -> serde_json::Value {
-    let manifest = std::fs::read_to_string(
-        "/work/shared/seeds/manifests/004-02-k8s-manifests__deployment.yaml",
-    )
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/seeds/manifests/004-02-k8s-manifests__deployment.yaml"
+    ))
     .ok();
     let template = manifest
         .as_deref()

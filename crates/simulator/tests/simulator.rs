@@ -1,6 +1,6 @@
 //! End-to-end: simulated nodes against a real minato API server.
 //!
-//! The server binary comes from `MINATO_BIN` (default `/work/target/debug/minato`); a
+//! The server binary comes from `MINATO_BIN` (default `target/debug/minato` of this workspace); a
 //! missing binary fails the tests rather than skipping them.
 
 use std::io::{BufRead, BufReader};
@@ -34,7 +34,12 @@ impl Drop for Server {
 fn minato_bin() -> PathBuf {
     let bin = std::env::var_os("MINATO_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/target/debug/minato"));
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/debug/minato"
+            ))
+        });
     assert!(
         bin.is_file(),
         "minato server binary not found at {} (set MINATO_BIN to the built binary)",

@@ -6,8 +6,14 @@ use serde_json::{json, Value};
 use super::{Kind, WorkloadStrategy};
 use crate::strategy::Strategy;
 
-const SEEDS: &str = "/work/shared/seeds/manifests";
-const REFERENCE_POD: &str = "/work/shared/docs/upstream-reference/pod-web-app.json";
+const SEEDS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/seeds/manifests"
+);
+const REFERENCE_POD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/docs/upstream-reference/pod-web-app.json"
+);
 
 fn kind_of(doc: &Value) -> Option<Kind> {
     let api = doc.get("apiVersion")?.as_str()?;
