@@ -46,7 +46,10 @@ pub async fn start() -> Server {
     let mut child = Command::new(&own)
         .args([
             "server",
+            // The test runs its own scheduler; no controllers either (the node lifecycle one
+            // would taint the test's lease-less nodes).
             "--no-scheduler",
+            "--no-controllers",
             "--listen",
             "127.0.0.1:0",
             "--data-dir",
