@@ -39,11 +39,22 @@ pub const WORKLOAD_WORKERS: u16 = 5;
 /// Runs the namespace controller, the garbage collector and the ReplicaSet and Deployment
 /// controllers until one of them fails.
 pub async fn run_all(client: kube::Client) -> Result<(), Error> {
+    run_all_with(client, ControllerConfig::default()).await
+}
+
+/// Settings of the controllers that have any (upstream's controller-manager flags).
+#[derive(Clone, Debug, Default)]
+pub struct ControllerConfig {
+    pub node_lifecycle: nodelifecycle::NodeLifecycleConfig,
+}
+
+/// [`run_all`] with explicit settings.
+pub async fn run_all_with(client: kube::Client, config: ControllerConfig) -> Result<(), Error> {
     tokio::select! {
         r = run_namespace_controller(client.clone()) => r,
         r = run_garbage_collector(client.clone()) => r,
         r = replicaset::run_replicaset_controller(client.clone(), WORKLOAD_WORKERS) => r,
         r = deployment::run_deployment_controller(client.clone(), WORKLOAD_WORKERS) => r,
-        r = nodelifecycle::run_node_lifecycle_controller(client) => r,
+        r = nodelifecycle::run_node_lifecycle_controller_with(client, config.node_lifecycle) => r,
     }
 }

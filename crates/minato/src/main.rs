@@ -62,6 +62,10 @@ struct ServerArgs {
     /// Do not run the controllers in this process (run `minato controller-manager` instead).
     #[arg(long)]
     no_controllers: bool,
+    /// How long a node may go without a heartbeat before it is marked Unknown and tainted
+    /// (upstream's --node-monitor-grace-period), in seconds.
+    #[arg(long, default_value_t = 40)]
+    node_monitor_grace_period: u64,
     /// Do not run the scheduler in this process (run `minato scheduler` instead).
     #[arg(long)]
     no_scheduler: bool,
@@ -112,11 +116,17 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let _ = args.no_agent;
     if !args.no_controllers {
         let kubeconfig = running.kubeconfig.clone();
+        let mut config = minato_controllers::ControllerConfig::default();
+        config.node_lifecycle.grace_period =
+            std::time::Duration::from_secs(args.node_monitor_grace_period);
         tokio::spawn(async move {
-            supervise("controllers", kubeconfig, |c| async move {
-                minato_controllers::run_all(c)
-                    .await
-                    .map_err(anyhow::Error::from)
+            supervise("controllers", kubeconfig, move |c| {
+                let config = config.clone();
+                async move {
+                    minato_controllers::run_all_with(c, config)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
             })
             .await
         });
