@@ -3,50 +3,15 @@
 //! The server binary comes from `MINATO_BIN` (default `target/debug/minato` of this workspace); a
 //! missing binary fails the tests rather than skipping them.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use serde_json::json;
 
-struct Server {
-    child: Child,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
+use minato_testkit::TestServer as Server;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only the server this test started, by its own handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn minato_bin() -> PathBuf {
-    let bin = std::env::var_os("MINATO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/debug/minato"
-            ))
-        });
-    assert!(
-        bin.is_file(),
-        "minato server binary not found at {} (set MINATO_BIN to the built binary)",
-        bin.display()
-    );
-    bin
-}
-
-/// Starts a server on a free loopback port and the controllers against it.
 async fn start() -> Server {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -55,60 +20,14 @@ async fn start() -> Server {
         )
         .with_test_writer()
         .try_init();
-    // kube's rustls build leaves the provider choice to the process, as minato's binary does.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(minato_bin())
-        .args([
-            "server",
-            "--no-controllers",
-            "--no-scheduler",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start minato server");
-    let stderr = child.stderr.take().expect("server stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && line.contains("minato is ready on") {
-                let _ = tx.send(line.clone());
-                sent = true;
-            }
-            // Keep draining so the server never blocks on a full pipe.
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not report ready within 60s");
-    let kubeconfig = line
-        .split("kubeconfig: ")
-        .nth(1)
-        .and_then(|s| s.strip_suffix(')'))
-        .expect("kubeconfig path in ready line")
-        .to_string();
-    let kc = Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig");
-    let client = Client::try_from(config).expect("client");
-    let c = client.clone();
+    let server = Server::start(&["--no-controllers", "--no-scheduler"]).await;
+    let c = server.client.clone();
     tokio::spawn(async move {
         if let Err(e) = minato_controllers::run_all(c).await {
             panic!("controllers ended: {e}");
         }
     });
-    Server {
-        child,
-        client,
-        _dir: dir,
-    }
+    server
 }
 
 async fn wait_for<F, Fut>(what: &str, mut f: F)

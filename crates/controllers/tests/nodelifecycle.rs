@@ -4,9 +4,6 @@
 //! The server binary comes from `MINATO_BIN` (default `target/debug/minato` of this workspace); a
 //! missing binary fails the test rather than skipping it.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -14,44 +11,13 @@ use k8s_openapi::api::core::v1::{Event, Node, NodeCondition, NodeSpec, Pod, Tain
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use minato_controllers::nodelifecycle::{
     run_node_lifecycle_controller_with, NodeLifecycleConfig, LEASE_NAMESPACE, MESSAGE_UNKNOWN,
     NO_EXECUTE, NO_SCHEDULE, REASON_UNKNOWN, TAINT_NOT_READY, TAINT_UNREACHABLE,
 };
 use serde_json::json;
 
-struct Server {
-    child: Child,
-    client: Client,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only the server this test started, by its own handle (its PID).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn minato_bin() -> PathBuf {
-    let bin = std::env::var_os("MINATO_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/debug/minato"
-            ))
-        });
-    assert!(
-        bin.is_file(),
-        "minato server binary not found at {} (set MINATO_BIN to the built binary)",
-        bin.display()
-    );
-    bin
-}
+use minato_testkit::TestServer as Server;
 
 async fn start() -> Server {
     let _ = tracing_subscriber::fmt()
@@ -61,62 +27,8 @@ async fn start() -> Server {
         )
         .with_test_writer()
         .try_init();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().expect("tempdir");
-    // Run our own copy so a rebuild of the shared binary cannot disturb the test.
-    let bin = dir.path().join("minato");
-    std::fs::copy(minato_bin(), &bin).expect("copy minato binary");
-    let data = dir.path().join("data");
-    let mut child = Command::new(&bin)
-        .args([
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-controllers",
-            "--simulated-nodes",
-            "0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start minato server");
-    let stderr = child.stderr.take().expect("server stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && line.contains("minato is ready on") {
-                let _ = tx.send(line.clone());
-                sent = true;
-            }
-        }
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(line) => line,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("server did not report ready within 60s");
-        }
-    };
-    let kubeconfig = line
-        .split("kubeconfig: ")
-        .nth(1)
-        .and_then(|s| s.strip_suffix(')'))
-        .expect("kubeconfig path in ready line")
-        .to_string();
-    let kc = Kubeconfig::read_from(&kubeconfig).expect("read kubeconfig");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig");
-    let client = Client::try_from(config).expect("client");
-    Server {
-        child,
-        client,
-        _dir: dir,
-    }
+    let server = Server::start(&["--no-controllers", "--simulated-nodes", "0"]).await;
+    server
 }
 
 /// Polls `f` every 100 ms for at most 30 s.
