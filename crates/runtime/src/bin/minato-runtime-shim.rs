@@ -1,0 +1,3 @@
+fn main() {
+    minato_runtime::shim::main(std::env::args().skip(1).collect())
+}
