@@ -1,5 +1,6 @@
 //! Admission for new pods, as upstream's default plugins do: Priority, DefaultTolerationSeconds
-//! and ServiceAccount (default account and the projected API-access volume).
+//! and ServiceAccount (default account, the account must exist, and the projected API-access
+//! volume).
 
 use serde_json::{json, Value};
 
@@ -112,26 +113,91 @@ fn default_tolerations(pod: &mut Value) {
     }
 }
 
-/// The default ServiceAccount and, unless opted out, the projected volume with the account's
-/// token, the cluster CA and the namespace, mounted in every container.
-fn service_account(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
+/// How often and how long admission looks for the `default` account before refusing a pod:
+/// the ServiceAccount controller creates it moments after its namespace, and a pod created
+/// right after the namespace should not lose that race (upstream retries 10 times, 100-200 ms
+/// apart). Other accounts are looked up once.
+const DEFAULT_SA_ATTEMPTS: u32 = 10;
+
+/// Reads a ServiceAccount; for `default`, waits briefly for the controller to create it.
+async fn lookup_service_account(state: &State, ns: &str, name: &str) -> ApiResult<Option<Value>> {
+    let Some(entry) = state.registry.lookup("", "v1", "serviceaccounts") else {
+        return Ok(None);
     };
-    let sa = spec
-        .get("serviceAccountName")
+    let key = entry.info.key(Some(ns), name);
+    let attempts = if name == "default" {
+        DEFAULT_SA_ATTEMPTS
+    } else {
+        1
+    };
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            let wait = 100 + rand::random::<u64>() % 100;
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        if let Some(kv) = state.store.get(&key).await? {
+            return Ok(Some(from_stored(&kv)?));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the pod is a static pod's mirror (made by a node agent, never given an account).
+fn is_mirror_pod(pod: &Value) -> bool {
+    pod.pointer("/metadata/annotations/kubernetes.io~1config.mirror")
+        .is_some()
+}
+
+/// The ServiceAccount admission plugin: defaults `serviceAccountName` to `default`, refuses
+/// pods whose account does not exist (403, upstream's message), and, unless the pod or the
+/// account opts out, mounts the projected volume with the account's token, the cluster CA and
+/// the namespace in every container.
+async fn service_account(state: &State, pod: &mut Value) -> ApiResult<()> {
+    if is_mirror_pod(pod) {
+        let named = pod
+            .pointer("/spec/serviceAccountName")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if named {
+            return Err(forbidden(
+                pod,
+                "a mirror pod may not reference service accounts",
+            ));
+        }
+        return Ok(());
+    }
+    let ns = meta::namespace(pod).unwrap_or("default").to_string();
+    let sa = pod
+        .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .unwrap_or("default")
         .to_string();
+    let Some(account) = lookup_service_account(state, &ns, &sa).await? else {
+        return Err(forbidden(
+            pod,
+            &format!(
+                "error looking up service account {ns}/{sa}: serviceaccount \"{sa}\" not found"
+            ),
+        ));
+    };
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
     spec.insert("serviceAccountName".into(), json!(sa));
     spec.insert("serviceAccount".into(), json!(sa));
-    if spec
+    // The pod's own setting wins over the account's; both default to mounting.
+    let automount = spec
         .get("automountServiceAccountToken")
         .and_then(Value::as_bool)
-        == Some(false)
-    {
-        return;
+        .or_else(|| {
+            account
+                .get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+        })
+        .unwrap_or(true);
+    if !automount {
+        return Ok(());
     }
     let already_mounted = ["containers", "initContainers"].iter().any(|field| {
         spec.get(*field)
@@ -149,7 +215,7 @@ fn service_account(pod: &mut Value) {
             })
     });
     if already_mounted {
-        return;
+        return Ok(());
     }
     let volume_name = format!("kube-api-access-{}", meta::random_suffix(5));
     let volume = json!({
@@ -179,6 +245,7 @@ fn service_account(pod: &mut Value) {
             }
         }
     }
+    Ok(())
 }
 
 /// Mutating admission for a new object (before validation).
@@ -191,7 +258,7 @@ pub async fn admit_create(
     if group.is_empty() && kind == "Pod" {
         priority(state, obj).await?;
         default_tolerations(obj);
-        service_account(obj);
+        service_account(state, obj).await?;
     }
     Ok(())
 }

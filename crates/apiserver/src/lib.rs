@@ -16,6 +16,7 @@ pub mod fieldmanager;
 pub mod filter;
 pub mod http;
 pub mod meta;
+pub mod nodeproxy;
 pub mod openapi;
 pub mod pki;
 pub mod protobuf;
@@ -26,6 +27,7 @@ pub mod scale;
 pub mod server;
 pub mod subresource;
 pub mod table;
+pub mod tokens;
 pub mod watch;
 
 pub use server::{Config, RunningServer};

@@ -165,3 +165,51 @@ pub fn admin_kubeconfig(pki: &Pki, server_url: &str) -> String {
 pub fn write_secret_file(path: &Path, contents: &str) -> Result<(), PkiError> {
     write(path, contents, true)
 }
+
+/// The cluster CA's files under a server data dir, `(ca.crt, ca.key)`: a node agent sharing the
+/// data dir signs its own serving certificate with them (see [`issue_cert`]).
+pub fn ca_files(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let tls = data_dir.join("tls");
+    (tls.join("ca.crt"), tls.join("ca.key"))
+}
+
+/// Returns the certificate and key at `cert_path`/`key_path`, or makes them, signed by the CA at
+/// `ca_crt`/`ca_key`: a client certificate (`CN`=`cn`, `O`=`orgs`) when `names` and `ips` are
+/// empty, otherwise a serving certificate for those names and addresses.
+pub fn issue_cert(
+    (ca_crt, ca_key): (&Path, &Path),
+    (cert_path, key_path): (&Path, &Path),
+    cn: &str,
+    orgs: &[&str],
+    names: &[String],
+    ips: &[IpAddr],
+) -> Result<(String, String), PkiError> {
+    if cert_path.exists() && key_path.exists() {
+        return Ok((read(cert_path)?, read(key_path)?));
+    }
+    let ca_key_pair = KeyPair::from_pem(&read(ca_key)?)?;
+    let issuer = Issuer::from_ca_cert_pem(&read(ca_crt)?, &ca_key_pair)?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(names.to_vec())?;
+    for ip in ips {
+        params.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    let mut dn = name(cn, None);
+    for o in orgs {
+        dn.push(DnType::OrganizationName, *o);
+    }
+    params.distinguished_name = dn;
+    params.extended_key_usages = if names.is_empty() && ips.is_empty() {
+        vec![ExtendedKeyUsagePurpose::ClientAuth]
+    } else {
+        vec![ExtendedKeyUsagePurpose::ServerAuth]
+    };
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    let cert = params.signed_by(&key, &issuer)?;
+    write(cert_path, &cert.pem(), false)?;
+    write(key_path, &key.serialize_pem(), true)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}

@@ -106,6 +106,9 @@ pub async fn handle(
     query: Query,
     user: UserInfo,
 ) -> ApiResult<Response> {
+    if crate::nodeproxy::handles(&route) {
+        return crate::nodeproxy::handle(state, &route, parts).await;
+    }
     let info = route.entry.info.clone();
     let method = parts.method.clone();
     let headers = parts.headers;
@@ -153,6 +156,9 @@ async fn dispatch(
             Ok(respond(200, &crate::scale::to_scale(&info, &obj)?, &Warnings::default()))
         }
         (Method::POST, false, None) => create(state, &route, &headers, &body, &query, &user).await,
+        (Method::POST, true, Some("token")) if info.kind == "ServiceAccount" => {
+            crate::tokens::token_request(state, &route, &headers, &body, &query).await
+        }
         (Method::POST, true, Some(s)) if s == "binding" || s == "eviction" => {
             crate::subresource::post(state, &route, s, &headers, &body, &query).await
         }

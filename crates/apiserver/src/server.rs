@@ -63,6 +63,10 @@ pub struct State {
     /// Each custom resource version's schema, from its CRD.
     pub custom_schemas: std::sync::RwLock<minato_openapi::CustomSchemas>,
     pub started: Instant,
+    /// Client for node agents (logs, exec, attach, port-forward).
+    pub kubelet: crate::nodeproxy::KubeletClient,
+    /// Signs and verifies service account tokens.
+    pub tokens: crate::tokens::TokenIssuer,
 }
 
 /// A started server.
@@ -114,6 +118,10 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         extra_ips.push(ip.into());
     }
     let pki = crate::pki::load_or_create(&config.data_dir.join("tls"), &extra_ips, &[])?;
+    let kubelet = crate::nodeproxy::KubeletClient::load_or_create(&config.data_dir.join("tls"))
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let tokens = crate::tokens::TokenIssuer::load_or_create(&config.data_dir.join("tls"))
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let acceptor =
         crate::http::tls_acceptor(&pki.ca_cert_pem, &pki.server_cert_pem, &pki.server_key_pem)?;
     let host = if addr.ip().is_unspecified() {
@@ -152,6 +160,8 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         openapi: std::sync::RwLock::new(None),
         custom_schemas: std::sync::RwLock::new(Default::default()),
         started: Instant::now(),
+        kubelet,
+        tokens,
     });
     crate::bootstrap::run(&state, addr)
         .await
@@ -226,8 +236,10 @@ async fn handle_inner(
             _ => text_response(200, "ok"),
         });
     }
-    let Some(user) = peer.cert_user.clone() else {
-        return Err(ApiError::unauthorized());
+    // A client certificate wins, then a service account bearer token (upstream's order).
+    let user = match peer.cert_user.clone() {
+        Some(user) => user,
+        None => crate::tokens::authenticate(state, req.headers()).await?,
     };
 
     let (parts, body) = req.into_parts();
@@ -343,6 +355,12 @@ fn authorize(
             }
         }
         _ => "unknown",
+    };
+    // Connecting to a pod is `create` whatever the method (WebSocket upgrades are GETs), as
+    // upstream with AuthorizePodWebsocketUpgradeCreatePermission.
+    let verb = match route.subresource.as_deref() {
+        Some("exec" | "attach" | "portforward") => "create",
+        _ => verb,
     };
     let attrs = Attributes {
         verb: verb.to_string(),

@@ -43,14 +43,32 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = dir.path().join("minato");
         std::fs::copy(minato_bin(), &bin).expect("copy minato binary");
-        let mut child = Command::new(&bin)
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start minato server");
+        // Component tests never run the node agent: it would start containers and touch the
+        // host network (tests/src/lib.rs's AgentServer does that deliberately).
+        let mut args: Vec<&str> = args.to_vec();
+        if !args.contains(&"--no-agent") {
+            args.push("--no-agent");
+        }
+        // A parallel test forking while our copy's write descriptor was open makes exec fail
+        // with ETXTBSY for a moment (the descriptor lives on in that child until it execs).
+        let mut attempts = 0;
+        let mut child = loop {
+            let spawned = Command::new(&bin)
+                .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn();
+            match spawned {
+                Ok(c) => break c,
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("start minato server: {e}"),
+            }
+        };
         let stderr = child.stderr.take().expect("server stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -82,6 +100,11 @@ impl TestServer {
             .await
             .expect("kubeconfig");
         let client = kube::Client::try_from(config).expect("client");
+        if args.contains(&"--no-controllers") {
+            // No ServiceAccount controller runs, and admission (as upstream) refuses pods whose
+            // ServiceAccount is missing: make `default/default` as that controller would.
+            create_default_service_account(&client, "default").await;
+        }
         TestServer {
             child,
             client,
@@ -101,5 +124,20 @@ impl Drop for TestServer {
         // Only the server this test started, by its own handle.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Creates the `default` ServiceAccount in `namespace` (what the ServiceAccount controller
+/// does), for tests that run the server without controllers; an existing one is fine.
+pub async fn create_default_service_account(client: &kube::Client, namespace: &str) {
+    let api: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(client.clone(), namespace);
+    let sa: k8s_openapi::api::core::v1::ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "default"}}))
+            .expect("service account");
+    match api.create(&Default::default(), &sa).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create default service account in {namespace}: {e}"),
     }
 }
