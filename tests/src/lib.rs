@@ -48,12 +48,19 @@ impl Server {
         Self::start_in(dir, extra)
     }
 
-    /// Starts a server on an existing data dir (for restart tests).
+    /// Starts a server on an existing data dir (for restart tests). No node agent runs (API
+    /// and controller tests must not start containers or touch the host network); see
+    /// [`AgentServer`] for a server with a real node.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut args: Vec<&str> = extra.to_vec();
+        if !args.contains(&"--with-agent") {
+            args.push("--no-agent");
+        }
+        args.retain(|a| *a != "--with-agent");
         let mut child = Command::new(minato_bin())
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
-            .args(extra)
+            .args(&args)
             .env(
                 "MINATO_LOG",
                 std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
@@ -88,14 +95,25 @@ impl Server {
         };
         let kubeconfig = dir.path().join("admin.kubeconfig");
         let cache_dir = dir.path().join("kubectl-cache");
-        Server {
+        let server = Server {
             child,
             dir,
             kubeconfig,
             url,
             cache_dir,
             logs,
+        };
+        if args.contains(&"--no-controllers") {
+            // No ServiceAccount controller runs, and admission (as upstream) refuses pods
+            // whose ServiceAccount is missing: make `default/default` as it would.
+            let out = server.kubectl(&["create", "serviceaccount", "default", "-n", "default"]);
+            assert!(
+                out.status.success() || crate::stderr(&out).contains("AlreadyExists"),
+                "create default service account: {}",
+                crate::stderr(&out)
+            );
         }
+        server
     }
 
     pub fn pid(&self) -> u32 {
@@ -213,4 +231,282 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A server with its local node agent running real containers, on a bridge, pod range,
+/// service range and cgroup of its own (so tests can run side by side). Dropping it stops
+/// the server and runs `minato reset`, which removes every container, sandbox, mount, network
+/// rule and cgroup the agent made.
+pub struct AgentServer {
+    pub server: Option<Server>,
+    pub reset_args: Vec<String>,
+    agent_args: Vec<String>,
+}
+
+static AGENT_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl AgentServer {
+    /// Starts a server with an agent; `images` are image archives imported into the node's
+    /// store first (for `imagePullPolicy: Never`), `registries` an optional registries.yaml.
+    pub fn start(images: &[&std::path::Path], registries: Option<&std::path::Path>) -> AgentServer {
+        let n = (std::process::id() % 40
+            + AGENT_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+            % 80;
+        let bridge = format!("mnt{}x{n}", std::process::id() % 1000);
+        let cluster_cidr = format!("10.{}.0.0/16", 160 + n);
+        let service_cidr = format!("10.{}.0.0/16", 60 + n);
+        let cgroup_root = format!("/minato-test-{}-{n}", std::process::id());
+        let dir = tempfile::tempdir().expect("temp dir");
+        for archive in images {
+            let out = Command::new(minato_bin())
+                .args(["images", "--data-dir"])
+                .arg(dir.path().join("agent"))
+                .arg("import")
+                .arg(archive)
+                .output()
+                .expect("run minato images import");
+            assert!(
+                out.status.success(),
+                "image import failed: {}",
+                crate::stderr(&out)
+            );
+        }
+        let mut agent_args: Vec<String> = vec![
+            "--with-agent".into(),
+            "--kubelet-port".into(),
+            "0".into(),
+            "--bridge".into(),
+            bridge.clone(),
+            "--cluster-cidr".into(),
+            cluster_cidr.clone(),
+            "--service-cidr".into(),
+            service_cidr.clone(),
+            "--cgroup-root".into(),
+            cgroup_root.clone(),
+            "--node-name".into(),
+            format!("node-{n}"),
+        ];
+        agent_args.push("--registries".into());
+        agent_args.push(
+            registries
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| dir.path().join("no-registries.yaml").display().to_string()),
+        );
+        let reset_args = vec![
+            "reset".into(),
+            "--data-dir".into(),
+            dir.path().join("agent").display().to_string(),
+            "--bridge".into(),
+            bridge,
+            "--cgroup-root".into(),
+            cgroup_root,
+            "--cluster-cidr".into(),
+            cluster_cidr,
+            "--service-cidr".into(),
+            service_cidr,
+        ];
+        let args: Vec<&str> = agent_args.iter().map(String::as_str).collect();
+        let server = Server::start_in(dir, &args);
+        let s = AgentServer {
+            server: Some(server),
+            reset_args,
+            agent_args,
+        };
+        s.wait_node_ready();
+        s
+    }
+
+    pub fn s(&self) -> &Server {
+        self.server.as_ref().expect("server running")
+    }
+
+    fn wait_node_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let out = self.s().kubectl(&[
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+            ]);
+            if stdout(&out).contains("True") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node never became Ready: {:?}",
+                self.s().logs.lock().map(|l| l.clone()).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `kill -9` of the server (containers keep running under their shims), then a new server
+    /// on the same data dir.
+    pub fn kill9_and_restart(&mut self) {
+        let server = self.server.take().expect("server running");
+        let dir = server.kill9();
+        let args: Vec<&str> = self.agent_args.iter().map(String::as_str).collect();
+        self.server = Some(Server::start_in(dir, &args));
+        self.wait_node_ready();
+    }
+}
+
+impl Drop for AgentServer {
+    fn drop(&mut self) {
+        // Stop the server (our child, by PID) first so the agent does not restart anything.
+        let dir = self.server.take().map(|s| s.kill9());
+        let out = Command::new(minato_bin()).args(&self.reset_args).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("minato reset failed: {}", stderr(&o)),
+            Err(e) => eprintln!("cannot run minato reset: {e}"),
+        }
+        drop(dir);
+    }
+}
+
+/// A registry (Debian's docker-registry) on a free loopback port, stopped on drop.
+pub struct Registry {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry; with `htpasswd` (file contents) it requires basic auth.
+    pub fn start(htpasswd: Option<&str>) -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nlog:\n  level: error\n",
+            dir.path().join("data").display()
+        );
+        if let Some(h) = htpasswd {
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, h).expect("write htpasswd");
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: minato-test\n    path: {}\n",
+                path.display()
+            ));
+        }
+        let cfg_path = dir.path().join("config.yml");
+        std::fs::write(&cfg_path, config).expect("write registry config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry on PATH (apt-get install docker-registry)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registry did not start on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Registry {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// Pushes an OCI layout image (`oci:DIR:TAG`) as NAME:TAG, optionally with credentials.
+    pub fn push(&self, layout: &std::path::Path, tag: &str, name: &str, creds: Option<&str>) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "-q", "--dest-tls-verify=false"]);
+        if let Some(c) = creds {
+            cmd.args(["--dest-creds", c]);
+        }
+        let out = cmd
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{name}", self.addr))
+            .output()
+            .expect("skopeo on PATH");
+        assert!(out.status.success(), "skopeo push failed: {}", stderr(&out));
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A busybox image built offline from Debian's busybox-static, as an OCI layout under `dir`
+/// with tag `1.0` (umoci), plus a docker-archive of it named `localhost/busybox:1.0`.
+pub fn busybox_image(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir rootfs");
+    std::fs::create_dir_all(rootfs.join("tmp")).expect("mkdir tmp");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .expect("/bin/busybox (apt-get install busybox-static)");
+    for applet in [
+        "sh", "ls", "cat", "echo", "sleep", "httpd", "wget", "env", "hostname", "ps", "id", "nc",
+        "head", "tr", "mkdir", "true", "false", "test", "kill", "date", "stat", "yes", "dd",
+    ] {
+        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+    }
+    let layout = dir.join("oci");
+    let run = |args: &[&str]| {
+        let out = Command::new("umoci")
+            .args(args)
+            .output()
+            .expect("umoci on PATH");
+        assert!(out.status.success(), "umoci {args:?}: {}", stderr(&out));
+    };
+    let l = layout.display().to_string();
+    run(&["init", "--layout", &l]);
+    run(&["new", "--image", &format!("{l}:1.0")]);
+    run(&[
+        "insert",
+        "--image",
+        &format!("{l}:1.0"),
+        &rootfs.display().to_string(),
+        "/",
+    ]);
+    run(&[
+        "config",
+        "--image",
+        &format!("{l}:1.0"),
+        "--config.cmd",
+        "sh",
+        "--config.env",
+        "PATH=/bin",
+    ]);
+    let archive = dir.join("busybox.tar");
+    let out = Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{l}:1.0"))
+        .arg(format!(
+            "docker-archive:{}:localhost/busybox:1.0",
+            archive.display()
+        ))
+        .output()
+        .expect("skopeo on PATH");
+    assert!(out.status.success(), "skopeo: {}", stderr(&out));
+    (layout, archive)
+}
+
+/// Polls `f` until it returns Some, or panics with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

@@ -28,6 +28,99 @@ enum Command {
     Scheduler(ClientArgs),
     /// Register simulated nodes with an API server (for tests and benchmarks; runs no containers).
     Simulate(SimulateArgs),
+    /// Run a node agent (the kubelet's job) against an API server: runs this machine's pods.
+    Agent(AgentArgs),
+    /// Stop every container a node agent started and remove its pods, pod network and cgroups.
+    Reset(ResetArgs),
+    /// Manage the node's images: import archives, list, remove, pull.
+    Images(ImagesCommand),
+    /// Internal: the per-container shim the agent starts (not for direct use).
+    #[command(hide = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Parser)]
+struct ResetArgs {
+    /// The node agent's data dir (`minato server` uses DATA_DIR/agent).
+    #[arg(long, default_value = "/var/lib/minato/agent")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "minato0")]
+    bridge: String,
+    #[arg(long, default_value = "/minato")]
+    cgroup_root: String,
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
+}
+
+#[derive(Parser)]
+struct ImagesCommand {
+    /// The node agent's data dir (its image store is DIR/images).
+    #[arg(long, default_value = "/var/lib/minato/agent")]
+    data_dir: PathBuf,
+    /// Registry mirrors and credentials (k3s's registries.yaml format).
+    #[arg(long, default_value = "/etc/minato/registries.yaml")]
+    registries: PathBuf,
+    #[command(flatten)]
+    args: minato_images::cli::ImagesArgs,
+}
+
+/// Settings of a node agent, shared by `minato server` (its local node) and `minato agent`.
+#[derive(Parser, Clone)]
+struct NodeArgs {
+    /// Name of this node (default: the host name).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Address the node reports as InternalIP (default: the address of the default route's interface).
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// Labels for the node, as k=v,k2=v2.
+    #[arg(long, default_value = "")]
+    node_labels: String,
+    /// Port of the node agent's HTTPS server (logs, exec, port-forward); 0 picks a free port.
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
+    /// The cluster's pod range (each node gets a /24 of it).
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    /// Cgroup under which the agent puts its pods.
+    #[arg(long, default_value = "/minato")]
+    cgroup_root: String,
+    /// Name of the pod bridge on this node.
+    #[arg(long, default_value = "minato0")]
+    bridge: String,
+    /// Maximum pods on this node.
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+    /// Address of the cluster DNS service (pods with dnsPolicy ClusterFirst use it); unset:
+    /// pods use the host's resolver settings.
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    /// Registry mirrors and credentials (k3s's registries.yaml format).
+    #[arg(long, default_value = "/etc/minato/registries.yaml")]
+    registries: PathBuf,
+}
+
+#[derive(Parser)]
+struct AgentArgs {
+    /// kubeconfig of the API server to work for.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// Where images, containers, volumes and logs live.
+    #[arg(long, default_value = "/var/lib/minato/agent")]
+    data_dir: PathBuf,
+    /// The cluster CA (PEM): only clients with certificates it signed may call the agent.
+    #[arg(long)]
+    client_ca_file: PathBuf,
+    /// The Service range (kept on the pod bridge, never routed out).
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Parser)]
@@ -69,9 +162,11 @@ struct ServerArgs {
     /// Do not run the scheduler in this process (run `minato scheduler` instead).
     #[arg(long)]
     no_scheduler: bool,
-    /// Do not run the local node agent (reserved: the node agent is not part of this build yet).
+    /// Do not run the local node agent (no pods run on this machine then).
     #[arg(long)]
     no_agent: bool,
+    #[command(flatten)]
+    node: NodeArgs,
     /// Register N simulated nodes in this process (tests and benchmarks; they run no containers).
     #[arg(long, default_value_t = 0)]
     simulated_nodes: u32,
@@ -99,7 +194,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let store = minato_store::sqlite::SqliteStore::open(&db, Default::default())
         .with_context(|| format!("cannot open the store at {}", db.display()))?;
     let mut config = minato_apiserver::Config::new(args.listen, args.data_dir.clone());
-    config.service_cidr = args.service_cidr;
+    config.service_cidr = args.service_cidr.clone();
     config.node_port_range = parse_port_range(&args.node_port_range)?;
     let running = minato_apiserver::server::start(config, store).await?;
     tracing::info!(
@@ -113,10 +208,37 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         running.addr,
         running.kubeconfig.display()
     );
-    let _ = args.no_agent;
+    if !args.no_agent {
+        let pki = args.data_dir.join("tls");
+        let ca =
+            std::fs::read_to_string(pki.join("ca.crt")).context("cannot read the cluster CA")?;
+        let ca_key = std::fs::read_to_string(pki.join("ca.key"))
+            .context("cannot read the cluster CA key")?;
+        let agent = agent_config(
+            &args.node,
+            args.data_dir.join("agent"),
+            &ca,
+            Some(&ca_key),
+            Some(args.service_cidr.clone()),
+        )?;
+        let kubeconfig = running.kubeconfig.clone();
+        tokio::spawn(async move {
+            supervise("node agent", kubeconfig, move |c| {
+                let agent = agent.clone();
+                async move {
+                    minato_agent::run(c, agent)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            })
+            .await
+        });
+    }
     if !args.no_controllers {
         let kubeconfig = running.kubeconfig.clone();
         let mut config = minato_controllers::ControllerConfig::default();
+        config.node_ipam.cluster_cidr = args.node.cluster_cidr.clone();
+        config.root_ca = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt")).ok();
         config.node_lifecycle.grace_period =
             std::time::Duration::from_secs(args.node_monitor_grace_period);
         tokio::spawn(async move {
@@ -164,6 +286,94 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_labels(s: &str) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("--node-labels: {p:?} is not key=value"))
+        })
+        .collect()
+}
+
+/// The node agent's settings from the command line; `ca_key_pem` (embedded server only)
+/// signs the agent's serving certificate, otherwise it is self-signed.
+fn agent_config(
+    node: &NodeArgs,
+    data_dir: PathBuf,
+    ca_pem: &str,
+    ca_key_pem: Option<&str>,
+    service_cidr: Option<String>,
+) -> anyhow::Result<minato_agent::AgentConfig> {
+    let node_name = node
+        .node_name
+        .clone()
+        .unwrap_or_else(minato_agent::host::hostname);
+    let node_ip = node.node_ip.unwrap_or_else(minato_agent::host::default_ip);
+    let (cert, key) = minato_agent::server::serving_cert(ca_pem, ca_key_pem, &node_name, node_ip)
+        .context("cannot make the node agent's serving certificate")?;
+    let registries = minato_images::RegistriesConfig::load(&node.registries)
+        .with_context(|| format!("cannot read {}", node.registries.display()))?;
+    Ok(minato_agent::AgentConfig {
+        node_name,
+        node_ip,
+        node_labels: parse_labels(&node.node_labels)?,
+        data_dir,
+        kubelet_port: node.kubelet_port,
+        max_pods: node.max_pods,
+        pod_cidr: None,
+        cluster_cidr: node.cluster_cidr.clone(),
+        service_cidr,
+        cluster_dns: node.cluster_dns,
+        cluster_domain: "cluster.local".into(),
+        cgroup_root: node.cgroup_root.clone(),
+        bridge: node.bridge.clone(),
+        shim_binary: std::env::current_exe().context("cannot find the minato binary")?,
+        client_ca_pem: ca_pem.to_string(),
+        serving_cert_pem: cert,
+        serving_key_pem: key,
+        registries,
+    })
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let ca = std::fs::read_to_string(&args.client_ca_file)
+        .with_context(|| format!("cannot read {}", args.client_ca_file.display()))?;
+    let config = agent_config(
+        &args.node,
+        args.data_dir,
+        &ca,
+        None,
+        Some(args.service_cidr),
+    )?;
+    let client = kube_client(&args.kubeconfig).await?;
+    tokio::select! {
+        r = minato_agent::run(client, config) => r.context("node agent failed"),
+        _ = shutdown_signal() => Ok(()),
+    }
+}
+
+async fn reset(args: ResetArgs) -> anyhow::Result<()> {
+    let cfg = minato_agent::ResetConfig {
+        data_dir: args.data_dir,
+        bridge: args.bridge,
+        cgroup_root: args.cgroup_root,
+        cluster_cidr: args.cluster_cidr,
+        service_cidr: Some(args.service_cidr),
+    };
+    let shim = std::env::current_exe().context("cannot find the minato binary")?;
+    minato_agent::reset(&cfg, shim)
+        .await
+        .context("reset failed")
+}
+
+async fn images(cmd: ImagesCommand) -> anyhow::Result<()> {
+    let registries = minato_images::RegistriesConfig::load(&cmd.registries)
+        .with_context(|| format!("cannot read {}", cmd.registries.display()))?;
+    minato_images::cli::run(cmd.args, cmd.data_dir.join("images"), registries).await
+}
+
 async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
@@ -200,8 +410,17 @@ where
 
 async fn controller_manager(args: ClientArgs) -> anyhow::Result<()> {
     let client = kube_client(&args.kubeconfig).await?;
+    let kc = kube::config::Kubeconfig::read_from(&args.kubeconfig)
+        .with_context(|| format!("cannot read kubeconfig {}", args.kubeconfig.display()))?;
+    let kcfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .context("the kubeconfig does not describe a usable cluster")?;
+    let config = minato_controllers::ControllerConfig {
+        root_ca: minato_controllers::rootca::ca_bundle_from_config(&kcfg),
+        ..Default::default()
+    };
     tokio::select! {
-        r = minato_controllers::run_all(client) => r.context("controllers failed"),
+        r = minato_controllers::run_all_with(client, config) => r.context("controllers failed"),
         _ = shutdown_signal() => Ok(()),
     }
 }
@@ -236,6 +455,11 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The shim is its own small process (one per container): no async runtime, no logging setup.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("shim") {
+        minato_runtime::shim::main(argv[2..].to_vec());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MINATO_LOG")
@@ -255,5 +479,10 @@ fn main() -> anyhow::Result<()> {
         Command::ControllerManager(args) => runtime.block_on(controller_manager(args)),
         Command::Scheduler(args) => runtime.block_on(scheduler(args)),
         Command::Simulate(args) => runtime.block_on(simulate(args)),
+        Command::Agent(args) => runtime.block_on(agent(args)),
+        Command::Images(cmd) => runtime.block_on(images(cmd)),
+        Command::Reset(args) => runtime.block_on(reset(args)),
+        // Normally dispatched above, before any thread exists.
+        Command::Shim { args } => minato_runtime::shim::main(args),
     }
 }

@@ -1,0 +1,312 @@
+//! The node agent: the kubelet's job in minato. It registers this machine as a Node (capacity,
+//! addresses, nodeInfo, conditions) and keeps its Lease fresh, runs the pods bound to it as
+//! real Linux containers (images from [`minato_images`], containers by runc/crun through
+//! [`minato_runtime`], sandboxes and the pod network by [`minato_podnet`]), reports their
+//! status, and serves logs, exec, attach and port-forward to the API server
+//! ([`server`]). Like every other component it is only an API client (the `kube` crate).
+//!
+//! Containers run under their own shims, so stopping the agent (even `kill -9`) leaves them
+//! running; on start the agent re-adopts them from the runtime's records.
+
+pub mod host;
+pub mod logs;
+pub mod netns;
+pub mod node;
+pub mod pods;
+pub mod server;
+pub mod stats;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Pod;
+use tracing::info;
+
+/// Errors that stop the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("container runtime: {0}")]
+    Runtime(#[from] minato_runtime::RuntimeError),
+    #[error("image store: {0}")]
+    Images(#[from] minato_images::ImageError),
+    #[error("pod network: {0}")]
+    Network(#[from] minato_podnet::NetError),
+    #[error("node agent server: {0}")]
+    Server(String),
+    #[error("the node has no pod CIDR (spec.podCIDR); is the controller manager running? {0}")]
+    NoPodCidr(String),
+    #[error("the pod watch ended")]
+    WatchEnded,
+}
+
+/// How the agent runs.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub node_name: String,
+    pub node_ip: IpAddr,
+    pub node_labels: BTreeMap<String, String>,
+    /// Where images, container state, pod volumes and logs live (e.g. /var/lib/minato/agent).
+    pub data_dir: PathBuf,
+    /// Port of the agent's HTTPS server (logs, exec, port-forward); 0 picks a free one.
+    pub kubelet_port: u16,
+    pub max_pods: u32,
+    /// This node's pod CIDR when set by configuration; otherwise the one the controller
+    /// manager assigns (spec.podCIDR).
+    pub pod_cidr: Option<String>,
+    pub cluster_cidr: String,
+    pub service_cidr: Option<String>,
+    pub cluster_dns: Option<IpAddr>,
+    pub cluster_domain: String,
+    /// Absolute cgroup path under which pods' cgroups are made.
+    pub cgroup_root: String,
+    pub bridge: String,
+    /// The minato binary (started as `minato shim` for each container).
+    pub shim_binary: PathBuf,
+    /// The cluster CA (PEM): client certificates it signed may call the agent's server.
+    pub client_ca_pem: String,
+    /// Serving certificate and key (PEM) for the agent's server.
+    pub serving_cert_pem: String,
+    pub serving_key_pem: String,
+    pub registries: minato_images::RegistriesConfig,
+}
+
+/// A pod as the server side needs to find it.
+#[derive(Clone, Debug)]
+pub struct PodEntry {
+    pub uid: String,
+    pub pod: Arc<Pod>,
+}
+
+/// Everything the agent's parts share.
+pub struct Ctx {
+    pub client: kube::Client,
+    pub config: Arc<AgentConfig>,
+    pub host: host::HostInfo,
+    pub runtime: minato_runtime::Runtime,
+    pub images: minato_images::ImageStore,
+    pub network: minato_podnet::PodNetwork,
+    pub events: minato_controllers::events::EventRecorder,
+    pods: Mutex<HashMap<(String, String), PodEntry>>,
+}
+
+impl Ctx {
+    pub fn pod_dir(&self, uid: &str) -> PathBuf {
+        self.config.data_dir.join("pods").join(uid)
+    }
+
+    pub fn pod_log_dir(&self, pod: &Pod) -> PathBuf {
+        self.config.data_dir.join("logs").join(format!(
+            "{}_{}_{}",
+            pod.metadata.namespace.as_deref().unwrap_or(""),
+            pod.metadata.name.as_deref().unwrap_or(""),
+            pod.metadata.uid.as_deref().unwrap_or("")
+        ))
+    }
+
+    /// The log file of one container attempt (the kubelet's /var/log/pods layout).
+    pub fn log_path(&self, pod: &Pod, container: &str, attempt: u32) -> PathBuf {
+        self.pod_log_dir(pod)
+            .join(container)
+            .join(format!("{attempt}.log"))
+    }
+
+    fn remember(&self, pod: &Arc<Pod>) {
+        let key = (
+            pod.metadata.namespace.clone().unwrap_or_default(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        );
+        let entry = PodEntry {
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            pod: pod.clone(),
+        };
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, entry);
+    }
+
+    fn forget(&self, uid: &str) {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, e| e.uid != uid);
+    }
+
+    /// The pod this node runs under namespace/name.
+    pub fn find_pod(&self, namespace: &str, name: &str) -> Option<PodEntry> {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
+/// Waits for the Node's spec.podCIDR (assigned by the node IPAM controller) unless configured.
+async fn pod_cidr(client: &kube::Client, config: &AgentConfig) -> Result<String, Error> {
+    if let Some(c) = &config.pod_cidr {
+        return Ok(c.clone());
+    }
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    for i in 0..600 {
+        if let Some(n) = nodes.get_opt(&config.node_name).await? {
+            if let Some(c) = n.spec.and_then(|s| s.pod_cidr).filter(|c| !c.is_empty()) {
+                return Ok(c);
+            }
+        }
+        if i == 10 {
+            info!("waiting for the node's pod CIDR to be assigned");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Err(Error::NoPodCidr(format!(
+        "node {} still has none after 2 minutes",
+        config.node_name
+    )))
+}
+
+/// Runs the agent until it fails; dropping the future stops it (containers keep running).
+pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error> {
+    let config = Arc::new(config);
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::Server(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
+        state_dir: config.data_dir.join("runtime"),
+        runtime_binary: None,
+        cgroup_root: config.cgroup_root.clone(),
+        shim_binary: config.shim_binary.clone(),
+    })?;
+    let info = runtime.info();
+    let runtime_version = format!("{}://{}", info.name, info.version);
+    let images =
+        minato_images::ImageStore::open(config.data_dir.join("images"), config.registries.clone())?;
+    let host = host::HostInfo::read(&config.data_dir);
+
+    // The server first: the Node advertises its port.
+    let mut config_with_port = (*config).clone();
+    let listener = server::bind(&config).await?;
+    config_with_port.kubelet_port = listener
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or(config.kubelet_port);
+    let config = Arc::new(config_with_port);
+
+    let node = node::register(&client, &config, &host, &runtime_version).await?;
+    let node_uid = node.metadata.uid.clone().unwrap_or_default();
+    let cidr = pod_cidr(&client, &config).await?;
+    let network = minato_podnet::PodNetwork::new(minato_podnet::NetworkConfig {
+        state_dir: config.data_dir.join("network"),
+        cni_bin_dirs: vec!["/usr/lib/cni".into(), "/opt/cni/bin".into()],
+        bridge: config.bridge.clone(),
+        pod_cidr: cidr.clone(),
+        cluster_cidr: config.cluster_cidr.clone(),
+        service_cidr: config.service_cidr.clone(),
+        mtu: None,
+    })?;
+    info!(node = %config.node_name, pod_cidr = %cidr, runtime = %runtime_version, port = config.kubelet_port, "node agent running");
+    let events = minato_controllers::events::EventRecorder::with_instance(
+        client.clone(),
+        "kubelet",
+        &config.node_name,
+    );
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        config: config.clone(),
+        host: host.clone(),
+        runtime,
+        images,
+        network,
+        events,
+        pods: Mutex::new(HashMap::new()),
+    });
+    let (pressure_tx, _pressure_rx) = tokio::sync::watch::channel(node::Pressure::default());
+    let heartbeat = node::heartbeat(
+        client.clone(),
+        config.clone(),
+        host,
+        runtime_version,
+        node_uid,
+        pressure_tx,
+    );
+    let serve = server::serve(ctx.clone(), listener);
+    tokio::select! {
+        _ = heartbeat => Err(Error::Server("heartbeat stopped".into())),
+        r = serve => r,
+        r = pods::run(ctx.clone()) => r,
+    }
+}
+
+/// What [`reset`] removes: the node agent's state under `data_dir` and its host setup.
+#[derive(Clone, Debug)]
+pub struct ResetConfig {
+    pub data_dir: PathBuf,
+    pub bridge: String,
+    pub cgroup_root: String,
+    pub cluster_cidr: String,
+    pub service_cidr: Option<String>,
+}
+
+/// Stops and removes every container the agent started from `data_dir`, its pods'
+/// sandboxes and volumes, the pod network (bridge, routes, firewall rules) and its cgroups
+/// (`minato reset`, and what the tests call after stopping a server).
+pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error> {
+    let runtime_dir = cfg.data_dir.join("runtime");
+    if runtime_dir.exists() {
+        let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
+            state_dir: runtime_dir,
+            runtime_binary: None,
+            cgroup_root: cfg.cgroup_root.clone(),
+            shim_binary,
+        })?;
+        let records = runtime.containers()?;
+        for r in &records {
+            if matches!(
+                r.state,
+                minato_runtime::ContainerState::Running { .. }
+                    | minato_runtime::ContainerState::Created
+            ) {
+                let _ = runtime.kill(&r.id, 9);
+            }
+        }
+        for r in &records {
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                runtime.wait_exited(&r.id),
+            )
+            .await;
+            if let Err(e) = runtime.remove_container(&r.id).await {
+                tracing::warn!(container = %r.id, error = %e, "cannot remove container");
+            }
+        }
+        runtime.remove_pod_cgroup(&cfg.cgroup_root)?;
+    }
+    let network_dir = cfg.data_dir.join("network");
+    let net = minato_podnet::PodNetwork::open(minato_podnet::NetworkConfig {
+        state_dir: network_dir,
+        bridge: cfg.bridge.clone(),
+        // Teardown needs no node range; any one inside the cluster range passes validation.
+        pod_cidr: minato_controllers::nodeipam::allocate(
+            &minato_controllers::nodeipam::NodeIpamConfig {
+                cluster_cidr: cfg.cluster_cidr.clone(),
+                node_mask: 24,
+            },
+            &Default::default(),
+        )
+        .unwrap_or_else(|| cfg.cluster_cidr.clone()),
+        cluster_cidr: cfg.cluster_cidr.clone(),
+        service_cidr: cfg.service_cidr.clone(),
+        ..Default::default()
+    })?;
+    net.teardown_host()?;
+    if let Ok(pods) = std::fs::read_dir(cfg.data_dir.join("pods")) {
+        for p in pods.flatten() {
+            pods::volumes::teardown(&p.path());
+        }
+    }
+    let _ = std::fs::remove_dir_all(cfg.data_dir.join("pods"));
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The node agent runs real pods: images from a loopback registry (Debian's docker-registry)
+//! or imported archives, containers by runc, pod network on a bridge of the test's own,
+//! driven with the real kubectl through the API server. Needs root (CI runs as root).
+
+use std::process::Command;
+use std::time::Duration;
+
+use minato_e2e::{busybox_image, stdout, wait_for, AgentServer, Registry, Server};
+
+fn jsonpath(s: &Server, obj: &str, path: &str) -> String {
+    stdout(&s.kubectl(&["get", obj, "-o", &format!("jsonpath={path}")]))
+}
+
+fn wait_ready(s: &Server, selector: &str, count: usize) -> Vec<String> {
+    wait_for(
+        Duration::from_secs(120),
+        &format!("{count} ready pods {selector}"),
+        || {
+            let out = stdout(&s.kubectl(&[
+            "get", "pods", "-l", selector, "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+        ]));
+            let ready: Vec<String> = out
+                .lines()
+                .filter(|l| l.ends_with(" True"))
+                .map(|l| l.split(' ').next().unwrap_or("").to_string())
+                .collect();
+            (ready.len() == count).then_some(ready)
+        },
+    )
+}
+
+/// busybox wget from the host with a hard timeout (busybox 1.35's `wget -T` crashes).
+fn http_get(url: &str) -> String {
+    let out = Command::new("timeout")
+        .args(["5", "busybox", "wget", "-q", "-O-", url])
+        .output()
+        .expect("busybox");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn deployment_from_a_registry_serves_logs_exec_and_port_forward() {
+    let work = tempfile::tempdir().unwrap();
+    let (layout, _) = busybox_image(work.path());
+    let registry = Registry::start(None);
+    registry.push(&layout, "1.0", "busybox:1.0", None);
+    let agent = AgentServer::start(&[], None);
+    let s = agent.s();
+    let image = format!("{}/busybox:1.0", registry.addr);
+    s.apply(&format!(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: web-config}}
+data: {{greeting: hello, page.html: version-1}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: db}}
+stringData: {{password: s3cret}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: httpd
+        image: {image}
+        command: ["sh", "-c", "mkdir -p /www && echo $(GREETING) from $(POD_NAME) > /www/index.html && echo started $(POD_NAME) && exec httpd -f -p 8080 -h /www"]
+        env:
+        - {{name: GREETING, valueFrom: {{configMapKeyRef: {{name: web-config, key: greeting}}}}}}
+        - {{name: PASSWORD, valueFrom: {{secretKeyRef: {{name: db, key: password}}}}}}
+        - {{name: POD_NAME, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
+        - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
+        readinessProbe:
+          httpGet: {{path: /, port: 8080}}
+          periodSeconds: 1
+        volumeMounts:
+        - {{name: config, mountPath: /config}}
+      volumes:
+      - name: config
+        configMap: {{name: web-config}}
+"#
+    ));
+    let pods = wait_ready(s, "app=web", 2);
+    let pod = &pods[0];
+    // The pod answers on its own IP, from the host.
+    let ip = jsonpath(s, &format!("pod/{pod}"), "{.status.podIP}");
+    assert!(ip.starts_with("10."), "pod IP {ip}");
+    assert_eq!(
+        http_get(&format!("http://{ip}:8080/")).trim(),
+        format!("hello from {pod}")
+    );
+    // Env from ConfigMap, Secret and the downward API.
+    let env = s.ok(&["exec", pod, "--", "env"]);
+    assert!(env.contains("PASSWORD=s3cret"), "{env}");
+    assert!(env.contains(&format!("POD_IP={ip}")), "{env}");
+    assert_eq!(s.ok(&["exec", pod, "--", "hostname"]).trim(), pod.as_str());
+    // Exit codes pass through kubectl exec.
+    let out = s.kubectl(&["exec", pod, "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    // Logs.
+    assert!(s.ok(&["logs", pod]).contains(&format!("started {pod}")));
+    assert!(s.ok(&["logs", "--timestamps", pod]).contains("Z started"));
+    // port-forward from the host to the pod.
+    let mut pf = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&s.kubeconfig)
+        .args(["port-forward", &format!("pod/{pod}"), "0:8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut reader = std::io::BufReader::new(pf.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    // Keep draining kubectl's stdout: it reports each connection there and dies on EPIPE.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    let via_pf = http_get(&format!("http://127.0.0.1:{port}/"));
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert_eq!(
+        via_pf.trim(),
+        format!("hello from {pod}"),
+        "port-forward line: {line}"
+    );
+    // A ConfigMap edit reaches the mounted file (within a minute, atomically).
+    assert_eq!(
+        s.ok(&["exec", pod, "--", "cat", "/config/page.html"]),
+        "version-1"
+    );
+    s.ok(&[
+        "patch",
+        "configmap",
+        "web-config",
+        "-p",
+        r#"{"data":{"page.html":"version-2"}}"#,
+    ]);
+    wait_for(
+        Duration::from_secs(70),
+        "configmap update in the volume",
+        || (s.ok(&["exec", pod, "--", "cat", "/config/page.html"]) == "version-2").then_some(()),
+    );
+    // Deleting a pod: the ReplicaSet replaces it; the old one is gone.
+    s.ok(&["delete", "pod", pod, "--grace-period=1"]);
+    wait_ready(s, "app=web", 2);
+    assert!(!s.ok(&["get", "pods", "-o", "name"]).contains(pod.as_str()));
+    // Status as kubectl shows it.
+    let statuses = jsonpath(
+        s,
+        "pods",
+        "{.items[*].status.qosClass} {.items[*].status.containerStatuses[*].image}",
+    );
+    assert!(
+        statuses.contains("BestEffort") && statuses.contains(&image),
+        "{statuses}"
+    );
+}
+
+#[test]
+fn restarts_back_off_oom_and_pull_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let registry = Registry::start(None);
+    let agent = AgentServer::start(&[&archive], None);
+    let s = agent.s();
+    s.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: crasher}}
+spec:
+  containers:
+  - {{name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sh", "-c", "echo dying; exit 2"]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: unhealthy}}
+spec:
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+    livenessProbe:
+      exec: {{command: ["false"]}}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: hog}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo $x | head -c 1"]
+    resources: {{limits: {{memory: 32Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: missing}}
+spec:
+  containers:
+  - {{name: c, image: "{}/nope:1"}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: stubborn}}
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - {{name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]}}
+"#,
+        registry.addr
+    ));
+    // A crashing container goes to CrashLoopBackOff with a growing restart count.
+    wait_for(Duration::from_secs(60), "CrashLoopBackOff", || {
+        let st = jsonpath(s, "pod/crasher", "{.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].restartCount}");
+        let restarts: i32 = st
+            .split(' ')
+            .nth(1)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
+        (st.starts_with("CrashLoopBackOff") && restarts >= 1).then_some(())
+    });
+    let last = jsonpath(
+        s,
+        "pod/crasher",
+        "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+    );
+    assert_eq!(last, "2");
+    // A failing liveness probe restarts the container.
+    wait_for(Duration::from_secs(60), "liveness restarts", || {
+        let n: i32 = jsonpath(
+            s,
+            "pod/unhealthy",
+            "{.status.containerStatuses[0].restartCount}",
+        )
+        .parse()
+        .unwrap_or(0);
+        (n >= 1).then_some(())
+    });
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=unhealthy",
+    ]);
+    assert!(events.contains("Liveness probe failed"), "{events}");
+    // Over its memory limit: OOMKilled.
+    wait_for(Duration::from_secs(60), "OOMKilled", || {
+        (jsonpath(
+            s,
+            "pod/hog",
+            "{.status.containerStatuses[0].state.terminated.reason}",
+        ) == "OOMKilled")
+            .then_some(())
+    });
+    assert_eq!(jsonpath(s, "pod/hog", "{.status.phase}"), "Failed");
+    // An image that does not exist: ErrImagePull, then ImagePullBackOff, with the registry's reason.
+    let msg = wait_for(Duration::from_secs(60), "ImagePullBackOff", || {
+        let st = jsonpath(s, "pod/missing", "{.status.containerStatuses[0].state.waiting.reason}|{.status.containerStatuses[0].state.waiting.message}");
+        st.starts_with("ImagePullBackOff").then_some(st)
+    });
+    assert!(msg.contains("nope:1"), "{msg}");
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=missing",
+    ]);
+    assert!(events.contains("not found"), "{events}");
+    // A process that ignores SIGTERM is killed at the end of its grace period.
+    wait_for(Duration::from_secs(60), "stubborn running", || {
+        (jsonpath(s, "pod/stubborn", "{.status.phase}") == "Running").then_some(())
+    });
+    let started = std::time::Instant::now();
+    s.ok(&["delete", "pod", "stubborn", "--wait=true"]);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(20),
+        "deletion took {took:?}"
+    );
+}
+
+#[test]
+fn killing_the_server_leaves_containers_running() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let mut agent = AgentServer::start(&[&archive], None);
+    agent.s().apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sleepers}
+spec:
+  replicas: 5
+  selector: {matchLabels: {app: sleepers}}
+  template:
+    metadata: {labels: {app: sleepers}}
+    spec:
+      containers:
+      - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+"#,
+    );
+    wait_ready(agent.s(), "app=sleepers", 5);
+    let snapshot = |s: &Server| {
+        let mut v: Vec<String> = stdout(&s.kubectl(&[
+            "get", "pods", "-l", "app=sleepers", "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].containerID} {.status.containerStatuses[0].state.running.startedAt} {.status.containerStatuses[0].restartCount}{\"\\n\"}{end}",
+        ]))
+        .lines()
+        .map(str::to_string)
+        .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot(agent.s());
+    // The in-container process's start time (clock ticks since boot) identifies the process.
+    let pod = before[0].split(' ').next().unwrap().to_string();
+    let start_ticks = agent.s().ok(&["exec", &pod, "--", "cat", "/proc/1/stat"]);
+    agent.kill9_and_restart();
+    std::thread::sleep(Duration::from_secs(3));
+    wait_ready(agent.s(), "app=sleepers", 5);
+    assert_eq!(snapshot(agent.s()), before, "same containers, no restarts");
+    let after_ticks = agent.s().ok(&["exec", &pod, "--", "cat", "/proc/1/stat"]);
+    assert_eq!(
+        start_ticks.split(' ').nth(21),
+        after_ticks.split(' ').nth(21),
+        "the container's process is the same one"
+    );
+}
