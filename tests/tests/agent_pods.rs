@@ -345,3 +345,160 @@ spec:
         "the container's process is the same one"
     );
 }
+
+#[test]
+fn private_registry_through_image_pull_secrets() {
+    let work = tempfile::tempdir().unwrap();
+    let (layout, _) = busybox_image(work.path());
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let registry = Registry::start(Some(&format!("puller:{hash}\n")));
+    registry.push(&layout, "1.0", "private/busybox:1.0", Some("puller:s3cret"));
+    let agent = AgentServer::start(&[], None);
+    let s = agent.s();
+    let image = format!("{}/private/busybox:1.0", registry.addr);
+    let pod = |name: &str, secret: bool| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  {pull}
+  containers:
+  - {{name: c, image: "{image}", command: ["sleep", "3600"]}}
+"#,
+            pull = if secret {
+                "imagePullSecrets: [{name: regcred}]"
+            } else {
+                ""
+            }
+        )
+    };
+    // Without credentials the registry refuses: ErrImagePull/ImagePullBackOff saying so.
+    s.apply(&pod("anonymous", false));
+    let msg = wait_for(Duration::from_secs(60), "pull refused", || {
+        let st = jsonpath(s, "pod/anonymous", "{.status.containerStatuses[0].state.waiting.reason}|{.status.containerStatuses[0].state.waiting.message}");
+        (st.starts_with("ErrImagePull") || st.starts_with("ImagePullBackOff")).then_some(st)
+    });
+    assert!(
+        msg.contains("401")
+            || msg.to_lowercase().contains("unauthorized")
+            || msg.contains("authorize"),
+        "{msg}"
+    );
+    // With a docker-registry secret it runs.
+    s.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={}", registry.addr),
+        "--docker-username=puller",
+        "--docker-password=s3cret",
+    ]);
+    s.apply(&pod("authorized", true));
+    wait_for(Duration::from_secs(60), "authorized pod running", || {
+        (jsonpath(s, "pod/authorized", "{.status.phase}") == "Running").then_some(())
+    });
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=authorized",
+    ]);
+    assert!(events.contains("Successfully pulled image"), "{events}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+#[test]
+fn host_network_host_ports_and_attach() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let agent = AgentServer::start(&[&archive], None);
+    let s = agent.s();
+    let host_port = free_port();
+    let mapped_port = free_port();
+    s.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: on-host}}
+spec:
+  hostNetwork: true
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir -p /www && echo host-network > /www/index.html && exec httpd -f -p 127.0.0.1:{host_port} -h /www"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: mapped}}
+spec:
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir -p /www && echo mapped > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{{containerPort: 8080, hostPort: {mapped_port}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: listener}}
+spec:
+  containers:
+  - {{name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sh", "-c", "while read line; do echo got $line; done"], stdin: true}}
+"#
+    ));
+    for p in ["on-host", "mapped", "listener"] {
+        wait_for(Duration::from_secs(60), &format!("{p} running"), || {
+            (jsonpath(s, &format!("pod/{p}"), "{.status.phase}") == "Running").then_some(())
+        });
+    }
+    // hostNetwork: the pod's IP is the node's, and it listens on the host's loopback.
+    let node_ip = jsonpath(
+        s,
+        "nodes",
+        "{.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
+    );
+    assert_eq!(jsonpath(s, "pod/on-host", "{.status.podIP}"), node_ip);
+    let got = wait_for(Duration::from_secs(20), "host-network server", || {
+        let body = http_get(&format!("http://127.0.0.1:{host_port}/"));
+        (!body.is_empty()).then_some(body)
+    });
+    assert_eq!(got.trim(), "host-network");
+    // hostPort: reachable on the host through the mapping.
+    let got = wait_for(Duration::from_secs(20), "hostPort mapping", || {
+        let body = http_get(&format!("http://127.0.0.1:{mapped_port}/"));
+        (!body.is_empty()).then_some(body)
+    });
+    assert_eq!(got.trim(), "mapped");
+    // attach -i: input reaches the container's stdin, its output comes back.
+    // (attach keeps streaming output until the container ends: stop it after a few seconds.)
+    let mut child = Command::new("timeout")
+        .args(["5", "kubectl", "--kubeconfig"])
+        .arg(&s.kubeconfig)
+        .args(["attach", "-i", "listener"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello\n").unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", stdout(&out), minato_e2e::stderr(&out));
+    let logs = s.ok(&["logs", "listener"]);
+    assert!(logs.contains("got hello"), "attach: {text}\nlogs: {logs}");
+    assert!(text.contains("got hello"), "attach output: {text}");
+}

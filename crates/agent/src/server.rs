@@ -408,14 +408,27 @@ async fn exec_session(
     }
 }
 
-/// Attach: the container's output from now on (its log), until it exits. Input is not
-/// supported for attach yet (the container's stdin is not kept open by the runtime).
+/// Attach: the container's output from now on (its log) until it exits, and, for containers
+/// with `stdin: true`, the client's input into the container's stdin (the shim's fifo).
 async fn attach_session(
     runtime: minato_runtime::Runtime,
     id: String,
     log_path: std::path::PathBuf,
     streams: ExecStreams,
 ) -> ExecResult {
+    if let (Some(mut rx), Some(fifo)) = (streams.stdin, runtime.stdin_path(&id)) {
+        tokio::spawn(async move {
+            // Opening a fifo for writing waits for its reader: the shim holds it open.
+            let Ok(mut w) = tokio::fs::OpenOptions::new().write(true).open(&fifo).await else {
+                return;
+            };
+            while let Some(chunk) = rx.recv().await {
+                if w.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let opts = minato_runtime::logs::LogOptions {
         follow: true,
         tail_lines: Some(0),

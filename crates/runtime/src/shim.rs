@@ -133,13 +133,72 @@ fn now_ts() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-/// Appends CRI-format records to the container log (one write per record, O_APPEND).
+/// The kubelet's defaults for container log rotation (containerLogMaxSize, containerLogMaxFiles).
+const LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+const LOG_MAX_FILES: usize = 5;
+
+/// Appends CRI-format records to the container log (one write per record, O_APPEND), rotating
+/// it past [`LOG_MAX_BYTES`]: the file is renamed to `<name>.<UTC timestamp>`, a new one is
+/// started, and only the newest [`LOG_MAX_FILES`] files (current included) are kept.
 struct CriWriter {
     file: File,
+    path: PathBuf,
+    written: u64,
 }
 
 impl CriWriter {
+    fn open(path: &Path) -> std::io::Result<CriWriter> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let written = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(CriWriter {
+            file,
+            path: path.to_path_buf(),
+            written,
+        })
+    }
+
+    fn rotate(&mut self) {
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.6f");
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let rotated = self.path.with_file_name(format!("{name}.{stamp}"));
+        if std::fs::rename(&self.path, &rotated).is_err() {
+            return;
+        }
+        match CriWriter::open(&self.path) {
+            Ok(w) => *self = w,
+            Err(e) => eprintln!("minato shim: reopening log after rotation: {e}"),
+        }
+        // Oldest rotated files beyond the limit go.
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let prefix = format!("{name}.");
+        let mut old: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        old.sort();
+        let excess = old.len().saturating_sub(LOG_MAX_FILES - 1);
+        for p in old.into_iter().take(excess) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
     fn write(&mut self, stream: &str, partial: bool, content: &[u8]) {
+        if self.written >= LOG_MAX_BYTES {
+            self.rotate();
+        }
         let mut rec = Vec::with_capacity(content.len() + 48);
         rec.extend_from_slice(now_ts().as_bytes());
         rec.push(b' ');
@@ -147,8 +206,9 @@ impl CriWriter {
         rec.extend_from_slice(if partial { b" P " } else { b" F " });
         rec.extend_from_slice(content);
         rec.push(b'\n');
-        if let Err(e) = self.file.write_all(&rec) {
-            eprintln!("minato shim: writing log: {e}");
+        match self.file.write_all(&rec) {
+            Ok(()) => self.written += rec.len() as u64,
+            Err(e) => eprintln!("minato shim: writing log: {e}"),
         }
     }
 }
@@ -336,16 +396,13 @@ fn run(bundle: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("parsing shim.json: {e}"))?;
 
-    let log_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&cfg.log_path)
+    let writer = CriWriter::open(&cfg.log_path)
         .map_err(|e| format!("opening log {}: {e}", cfg.log_path.display()));
-    let log_file = match log_file {
-        Ok(f) => f,
+    let writer = match writer {
+        Ok(w) => w,
         Err(e) => return fail(&cfg, e),
     };
-    let log = Arc::new(Mutex::new(CriWriter { file: log_file }));
+    let log = Arc::new(Mutex::new(writer));
 
     let fifo = bundle.join(STDIN_FIFO);
     if cfg.stdin {

@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "cat", "head", "tr", "env", "pwd", "true", "false", "httpd", "tty",
-    "stty", "ls", "wc", "yes", "id",
+    "stty", "ls", "wc", "yes", "id", "fold",
 ];
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -730,4 +730,45 @@ fn copy_fallback_applies_whiteouts() {
     assert!(!dst.join("dir/old").exists());
     assert_eq!(std::fs::read_to_string(dst.join("dir/new")).unwrap(), "n");
     assert_eq!(std::fs::read_to_string(dst.join("keep/k")).unwrap(), "k");
+}
+
+#[tokio::test]
+async fn logs_rotate_past_ten_mebibytes_keeping_five_files() {
+    let mut f = Fixture::new("rotate");
+    // ~56 MiB of output in 1 KiB lines: five rotations, so the oldest rotated file must go.
+    let spec = f.spec(
+        "rotate",
+        &[
+            "sh",
+            "-c",
+            "head -c 57671680 /dev/zero | tr '\\0' 'a' | fold -w 1024",
+        ],
+    );
+    let id = spec.id.clone();
+    let log = spec.log_path.clone();
+    f.rt.create_container(spec).await.unwrap();
+    let st = wait_exit(&f.rt, &id, 120).await;
+    assert_eq!(exit_code(&st), 0);
+    let dir = log.parent().unwrap();
+    let name = log.file_name().unwrap().to_string_lossy().into_owned();
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "current + 4 rotated: {files:?}");
+    for (n, size) in &files {
+        assert!(*size <= 11 * 1024 * 1024, "{n} is {size} bytes");
+    }
+    // The current file is still a valid CRI log.
+    assert!(log_lines(&log, "stdout")
+        .iter()
+        .all(|l| l.len() == 1024 && l.bytes().all(|b| b == b'a')));
 }

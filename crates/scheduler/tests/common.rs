@@ -2,10 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -14,76 +10,14 @@ use kube::Client;
 use minato_scheduler::{run, SchedulerConfig};
 use serde_json::{json, Value};
 
-pub struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    pub client: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // our own child, by pid
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A real server from the shared test kit: no scheduler (the test runs its own) and no
+/// controllers (the node lifecycle one would taint the test's lease-less nodes); the kit also
+/// creates the `default` ServiceAccount the admission then requires.
+pub type Server = minato_testkit::TestServer;
 
 /// Starts `minato server` (MINATO_BIN, default target/debug/minato of this workspace) on a free port.
 pub async fn start() -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bin = PathBuf::from(std::env::var("MINATO_BIN").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/minato").into()
-    }));
-    assert!(
-        bin.is_file(),
-        "minato server binary not found at {} (set MINATO_BIN)",
-        bin.display()
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let own = dir.path().join("minato");
-    std::fs::copy(&bin, &own).expect("copy server binary");
-    let data = dir.path().join("data");
-    let mut child = Command::new(&own)
-        .args([
-            "server",
-            // The test runs its own scheduler; no controllers either (the node lifecycle one
-            // would taint the test's lease-less nodes).
-            "--no-scheduler",
-            "--no-controllers",
-            "--no-agent",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn minato server");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // keep draining so the server never blocks on a full pipe
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("(kubeconfig: ").nth(1) {
-                let _ = tx.send(rest.trim_end_matches(')').to_string());
-            }
-        }
-    });
-    let kubeconfig = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server did not print its ready line");
-    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("client config");
-    let client = Client::try_from(config).expect("client");
-    create_default_service_account(&client, "default").await;
-    Server {
-        child,
-        _dir: dir,
-        client,
-    }
+    minato_testkit::TestServer::start(&["--no-scheduler", "--no-controllers"]).await
 }
 
 /// Runs the scheduler in this process.
