@@ -234,9 +234,38 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     );
     let serve = server::serve(ctx.clone(), listener);
     tokio::select! {
+        _ = image_gc(ctx.clone()) => Err(Error::Server("image garbage collection stopped".into())),
         _ = heartbeat => Err(Error::Server("heartbeat stopped".into())),
         r = serve => r,
         r = pods::run(ctx.clone()) => r,
+        _ = stats::sampler(ctx.clone()) => Err(Error::Server("stats sampler stopped".into())),
+    }
+}
+
+/// The kubelet's image garbage collection: every 5 minutes, when the image filesystem is
+/// more than 85% full, images no container uses are removed (least recently used first) until
+/// it is below 80% (imageGCHighThresholdPercent / imageGCLowThresholdPercent).
+async fn image_gc(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let ctx = ctx.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let in_use: std::collections::HashSet<String> = ctx
+                .runtime
+                .containers()
+                .map(|rs| rs.into_iter().map(|r| r.image_id).collect())
+                .unwrap_or_default();
+            ctx.images.garbage_collect(&in_use, 85, 80)
+        })
+        .await;
+        match result {
+            Ok(Ok(report)) if !report.removed.is_empty() => {
+                info!(removed = ?report.removed, bytes = report.bytes_freed, "image garbage collection")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "image garbage collection failed"),
+            _ => {}
+        }
     }
 }
 

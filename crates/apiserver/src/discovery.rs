@@ -41,6 +41,7 @@ pub fn api_group_list(registry: &Registry) -> Value {
         .into_iter()
         .filter(|(g, _)| !g.is_empty())
         .map(|(g, vs)| api_group(&g, &vs))
+        .chain(std::iter::once(crate::metrics::api_group()))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
@@ -163,6 +164,8 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
             }
             json!({"metadata": meta, "versions": versions})
         })
+        // The built-in metrics API is not in the registry (it stores nothing).
+        .chain((!core).then(crate::metrics::aggregated_group))
         .collect();
     json!({
         "kind": "APIGroupDiscoveryList",

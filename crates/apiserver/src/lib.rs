@@ -16,6 +16,7 @@ pub mod fieldmanager;
 pub mod filter;
 pub mod http;
 pub mod meta;
+pub mod metrics;
 pub mod nodeproxy;
 pub mod openapi;
 pub mod pki;

@@ -99,7 +99,7 @@ impl KubeletClient {
         })
     }
 
-    async fn connect(
+    pub(crate) async fn connect(
         &self,
         host: &str,
         port: u16,
@@ -383,7 +383,7 @@ fn validate_container(pod: &Value, pod_name: &str, asked: &str) -> ApiResult<Str
 }
 
 /// The agent's address and port, from the Node object.
-async fn node_endpoint(state: &Arc<State>, node: &str) -> ApiResult<(String, u16)> {
+pub(crate) async fn node_endpoint(state: &Arc<State>, node: &str) -> ApiResult<(String, u16)> {
     let entry = state
         .registry
         .lookup("", "v1", "nodes")

@@ -288,6 +288,9 @@ async fn handle_inner(
         ["openapi", "v2"] => crate::openapi::v2(state, &parts.headers),
         ["openapi", "v3"] => crate::openapi::v3_index(state),
         ["openapi", "v3", rest @ ..] => crate::openapi::v3_document(state, &rest.join("/"), &query),
+        ["apis", crate::metrics::GROUP, rest @ ..] => {
+            crate::metrics::handle(state, &user, &parts.method, rest, &query, &path).await
+        }
         ["api", "v1"] => crate::discovery::api_resource_list(&state.registry, "", "v1")
             .map(|v| json_response(200, &v))
             .ok_or_else(ApiError::path_not_found),

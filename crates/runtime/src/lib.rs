@@ -455,12 +455,24 @@ impl Runtime {
     /// 255 and a `message` saying the status is unknown. Neither file: Created while the
     /// shim lives, else Exited 255 ("shim died before the container started").
     pub fn containers(&self) -> Result<Vec<ContainerRecord>, RuntimeError> {
+        self.containers_with_prefix("")
+    }
+
+    /// As [`Runtime::containers`], only for container ids starting with `prefix` (callers
+    /// that put an owner's key first in their ids read only their own records).
+    pub fn containers_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<ContainerRecord>, RuntimeError> {
         let dir = self.inner.cfg.state_dir.join("containers");
         let mut out = Vec::new();
         let entries = std::fs::read_dir(&dir).ctx(|| format!("reading {}", dir.display()))?;
         for e in entries {
             let e = e.ctx(|| format!("reading {}", dir.display()))?;
             let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(prefix) {
+                continue;
+            }
             match records::load(&e.path()) {
                 Ok(Some(r)) => out.push(r),
                 Ok(None) => {}

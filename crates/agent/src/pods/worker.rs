@@ -65,6 +65,8 @@ struct Track {
     crash: Backoff,
     image: Backoff,
     image_failed_at: Option<Instant>,
+    /// The last pull error, repeated in the ImagePullBackOff message (as kubelets since 1.30).
+    image_error: String,
     probes: Option<ProbeHandle>,
 }
 
@@ -96,6 +98,8 @@ pub struct Worker {
     /// The pod reached a terminal phase: nothing is started any more.
     finished: bool,
     last_grace: Option<i64>,
+    /// The pod cgroup exists with its limits (set once: pod resources are immutable).
+    cgroup_ready: bool,
 }
 
 fn container_ref(pod: &Pod, name: &str, init: bool) -> ObjectReference {
@@ -126,16 +130,21 @@ fn pod_ref(pod: &Pod) -> ObjectReference {
     }
 }
 
-/// The runtime ID of a container attempt: readable, unique per pod/name/attempt, ≤ 64 chars.
-pub fn runtime_id(uid: &str, name: &str, attempt: u32) -> String {
+/// The start of every runtime ID of a pod's containers.
+pub fn id_prefix(uid: &str) -> String {
     let short: String = uid
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .take(12)
         .collect();
+    format!("{short}-")
+}
+
+/// The runtime ID of a container attempt: readable, unique per pod/name/attempt, ≤ 64 chars.
+pub fn runtime_id(uid: &str, name: &str, attempt: u32) -> String {
     let mut n: String = name.chars().take(40).collect();
     n.make_ascii_lowercase();
-    format!("{short}-{n}-{attempt}")
+    format!("{}{n}-{attempt}", id_prefix(uid))
 }
 
 impl Worker {
@@ -159,6 +168,7 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             finished: false,
             last_grace: None,
+            cgroup_ready: false,
         })
     }
 
@@ -229,7 +239,12 @@ impl Worker {
     }
 
     fn attempts(&self) -> Result<BTreeMap<String, Attempts>, String> {
-        let records = self.ctx.runtime.containers().map_err(|e| e.to_string())?;
+        // Runtime ids start with the pod's uid prefix: read only this pod's records.
+        let records = self
+            .ctx
+            .runtime
+            .containers_with_prefix(&id_prefix(&self.uid))
+            .map_err(|e| e.to_string())?;
         Ok(group_attempts(
             records.into_iter().filter(|r| r.pod_uid == self.uid),
         ))
@@ -340,12 +355,15 @@ impl Worker {
                 return Ok(Duration::from_secs(5));
             }
             let cgroup = resources::pod_cgroup(&self.ctx.config.cgroup_root, &spec, &self.uid);
-            if let Err(e) = self
-                .ctx
-                .runtime
-                .ensure_pod_cgroup(&cgroup, &resources::pod_resources(&spec))
-            {
-                warn!(pod = %self.name(), error = %e, "cannot set up the pod cgroup");
+            if !self.cgroup_ready {
+                match self
+                    .ctx
+                    .runtime
+                    .ensure_pod_cgroup(&cgroup, &resources::pod_resources(&spec))
+                {
+                    Ok(()) => self.cgroup_ready = true,
+                    Err(e) => warn!(pod = %self.name(), error = %e, "cannot set up the pod cgroup"),
+                }
             }
             if let Err(e) = self.ensure_volumes().await {
                 self.event(
@@ -824,7 +842,11 @@ impl Worker {
     }
 
     async fn prune_attempts(&self, name: &str, current: u32) {
-        let Ok(records) = self.ctx.runtime.containers() else {
+        let Ok(records) = self
+            .ctx
+            .runtime
+            .containers_with_prefix(&id_prefix(&self.uid))
+        else {
             return;
         };
         for r in records {
@@ -880,7 +902,10 @@ impl Worker {
             if let Some(failed) = t.image_failed_at {
                 if t.image.in_backoff_since(failed, now) {
                     let msg = format!("Back-off pulling image \"{image}\"");
-                    t.status.waiting = Some(("ImagePullBackOff".into(), msg.clone()));
+                    t.status.waiting = Some((
+                        "ImagePullBackOff".into(),
+                        format!("{msg}: ErrImagePull: {}", t.image_error),
+                    ));
                     let remaining = t
                         .image
                         .delay
@@ -940,6 +965,7 @@ impl Worker {
                 let t = self.tracks.entry(c.name.clone()).or_default();
                 t.image.next(Instant::now());
                 t.image_failed_at = Some(Instant::now());
+                t.image_error = msg.clone();
                 t.status.waiting = Some(("ErrImagePull".into(), msg));
                 Err(Duration::from_secs(1))
             }
@@ -1151,7 +1177,11 @@ impl Worker {
     /// Removes everything the pod had on the node.
     async fn cleanup(&mut self) {
         self.tracks.values_mut().for_each(|t| t.probes = None);
-        if let Ok(records) = self.ctx.runtime.containers() {
+        if let Ok(records) = self
+            .ctx
+            .runtime
+            .containers_with_prefix(&id_prefix(&self.uid))
+        {
             for r in records.into_iter().filter(|r| r.pod_uid == self.uid) {
                 if matches!(r.state, ContainerState::Running { .. }) {
                     let _ = self.ctx.runtime.kill(&r.id, libc_signal("SIGKILL"));
