@@ -249,6 +249,15 @@ impl AgentServer {
     /// Starts a server with an agent; `images` are image archives imported into the node's
     /// store first (for `imagePullPolicy: Never`), `registries` an optional registries.yaml.
     pub fn start(images: &[&std::path::Path], registries: Option<&std::path::Path>) -> AgentServer {
+        Self::start_with(images, registries, &[])
+    }
+
+    /// As [`AgentServer::start`], with extra `minato server` flags.
+    pub fn start_with(
+        images: &[&std::path::Path],
+        registries: Option<&std::path::Path>,
+        extra: &[&str],
+    ) -> AgentServer {
         let n = (std::process::id() % 40
             + AGENT_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
             % 80;
@@ -292,6 +301,7 @@ impl AgentServer {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| dir.path().join("no-registries.yaml").display().to_string()),
         );
+        agent_args.extend(extra.iter().map(|a| a.to_string()));
         let reset_args = vec![
             "reset".into(),
             "--data-dir".into(),

@@ -502,3 +502,48 @@ spec:
     assert!(logs.contains("got hello"), "attach: {text}\nlogs: {logs}");
     assert!(text.contains("got hello"), "attach output: {text}");
 }
+
+#[test]
+fn memory_pressure_evicts_pods() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    // A threshold above any machine's memory: the node is always under memory pressure.
+    let agent =
+        AgentServer::start_with(&[&archive], None, &["--eviction-memory-available", "100Ti"]);
+    let s = agent.s();
+    s.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hungry}
+spec:
+  containers:
+  - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+"#,
+    );
+    let reason = wait_for(Duration::from_secs(90), "eviction", || {
+        let st = jsonpath(
+            s,
+            "pod/hungry",
+            "{.status.phase}|{.status.reason}|{.status.message}",
+        );
+        st.starts_with("Failed|Evicted").then_some(st)
+    });
+    assert!(
+        reason.contains("The node was low on resource: memory"),
+        "{reason}"
+    );
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hungry",
+    ]);
+    assert!(events.contains("Evicted"), "{events}");
+    let pressure = jsonpath(
+        s,
+        "nodes",
+        "{.items[0].status.conditions[?(@.type==\"MemoryPressure\")].status}",
+    );
+    assert_eq!(pressure, "True");
+}

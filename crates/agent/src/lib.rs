@@ -8,6 +8,7 @@
 //! Containers run under their own shims, so stopping the agent (even `kill -9`) leaves them
 //! running; on start the agent re-adopts them from the runtime's records.
 
+pub mod eviction;
 pub mod host;
 pub mod logs;
 pub mod netns;
@@ -72,6 +73,9 @@ pub struct AgentConfig {
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub registries: minato_images::RegistriesConfig,
+    /// Hard eviction threshold: evict pods while available memory is below this many bytes
+    /// (the kubelet's memory.available<100Mi).
+    pub eviction_memory_available: u64,
 }
 
 /// A pod as the server side needs to find it.
@@ -91,6 +95,8 @@ pub struct Ctx {
     pub network: minato_podnet::PodNetwork,
     pub events: minato_controllers::events::EventRecorder,
     pods: Mutex<HashMap<(String, String), PodEntry>>,
+    /// Pods the eviction manager chose, with the message their status gets.
+    evictions: Mutex<HashMap<String, String>>,
 }
 
 impl Ctx {
@@ -130,10 +136,53 @@ impl Ctx {
     }
 
     fn forget(&self, uid: &str) {
+        self.evictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(uid);
         self.pods
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, e| e.uid != uid);
+    }
+
+    /// Every pod this node currently runs.
+    pub fn running_pods(&self) -> Vec<PodEntry> {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|e| {
+                let phase = e.pod.status.as_ref().and_then(|s| s.phase.as_deref());
+                e.pod.metadata.deletion_timestamp.is_none()
+                    && !matches!(phase, Some("Succeeded") | Some("Failed"))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Marks a pod for eviction (its worker acts on it).
+    pub fn evict(&self, uid: &str, message: String) {
+        self.evictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid.to_string(), message);
+    }
+
+    pub fn is_evicted(&self, uid: &str) -> bool {
+        self.evictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(uid)
+    }
+
+    /// The eviction message of a pod marked for eviction.
+    pub fn eviction(&self, uid: &str) -> Option<String> {
+        self.evictions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .cloned()
     }
 
     /// The pod this node runs under namespace/name.
@@ -222,6 +271,7 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
         network,
         events,
         pods: Mutex::new(HashMap::new()),
+        evictions: Mutex::new(HashMap::new()),
     });
     let (pressure_tx, _pressure_rx) = tokio::sync::watch::channel(node::Pressure::default());
     let heartbeat = node::heartbeat(
@@ -234,6 +284,7 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     );
     let serve = server::serve(ctx.clone(), listener);
     tokio::select! {
+        _ = eviction::run(ctx.clone(), config.eviction_memory_available) => Err(Error::Server("eviction manager stopped".into())),
         _ = image_gc(ctx.clone()) => Err(Error::Server("image garbage collection stopped".into())),
         _ = heartbeat => Err(Error::Server("heartbeat stopped".into())),
         r = serve => r,

@@ -34,8 +34,6 @@ pub struct Pressure {
     pub pid: bool,
 }
 
-/// Memory available below this is memory pressure (kubelet's hard eviction default).
-pub const MEMORY_AVAILABLE_MIN: u64 = 100 * 1024 * 1024;
 /// Filesystem available below this share is disk pressure (nodefs.available<10%).
 pub const DISK_AVAILABLE_MIN_PERCENT: u64 = 10;
 
@@ -60,7 +58,7 @@ pub fn measure_pressure(config: &AgentConfig) -> Pressure {
         })
         .unwrap_or(0);
     Pressure {
-        memory: mem_available > 0 && mem_available < MEMORY_AVAILABLE_MIN,
+        memory: mem_available > 0 && mem_available < config.eviction_memory_available,
         disk: total > 0 && available * 100 < total * DISK_AVAILABLE_MIN_PERCENT,
         pid: procs * 10 > pid_max * 9,
     }

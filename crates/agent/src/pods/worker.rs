@@ -100,6 +100,8 @@ pub struct Worker {
     last_grace: Option<i64>,
     /// The pod cgroup exists with its limits (set once: pod resources are immutable).
     cgroup_ready: bool,
+    /// Phase, reason and message of a pod the node ended itself (eviction).
+    terminal: Option<(String, String, String)>,
 }
 
 fn container_ref(pod: &Pod, name: &str, init: bool) -> ObjectReference {
@@ -169,6 +171,7 @@ impl Worker {
             finished: false,
             last_grace: None,
             cgroup_ready: false,
+            terminal: None,
         })
     }
 
@@ -344,6 +347,12 @@ impl Worker {
             }
         }
         if !self.finished {
+            if let Some(message) = self.ctx.eviction(&self.uid) {
+                self.evict(message).await;
+                let attempts = self.attempts()?;
+                self.report(&attempts, false).await;
+                return Ok(Duration::from_secs(10));
+            }
             if let Err(e) = self.ensure_sandbox().await {
                 self.event(
                     pod_ref(&self.pod),
@@ -1174,6 +1183,25 @@ impl Worker {
         .await;
     }
 
+    /// Hard eviction: the containers are stopped at once, the sandbox goes (its IP is freed),
+    /// and the pod ends Failed/Evicted; the records stay for `kubectl logs`.
+    async fn evict(&mut self, message: String) {
+        self.event(
+            pod_ref(&self.pod),
+            EventType::Warning,
+            "Evicted",
+            message.clone(),
+        );
+        self.tracks.values_mut().for_each(|t| t.probes = None);
+        self.stop_all(0).await;
+        if let Err(e) = self.ctx.network.remove_sandbox(&self.uid).await {
+            warn!(pod = %self.name(), error = %e, "cannot remove the sandbox");
+        }
+        self.sandbox = None;
+        self.finished = true;
+        self.terminal = Some(("Failed".into(), "Evicted".into(), message));
+    }
+
     /// Removes everything the pod had on the node.
     async fn cleanup(&mut self) {
         self.tracks.values_mut().for_each(|t| t.probes = None);
@@ -1284,7 +1312,7 @@ impl Worker {
             attempts,
             tracks: &tracks,
             image_ids: &self.image_ids,
-            terminal: None,
+            terminal: self.terminal.clone(),
             now: Timestamp::now(),
         };
         let st = status::pod_status(&input, |r| self.termination_message(r));
