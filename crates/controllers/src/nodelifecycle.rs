@@ -192,9 +192,48 @@ pub fn node_health(
     }
 }
 
+/// Upstream's TaintNodesByCondition: a condition that is True, and spec.unschedulable, put a
+/// NoSchedule taint on the node (so only pods that tolerate it are scheduled there).
+const CONDITION_TAINTS: [(&str, &str); 4] = [
+    ("MemoryPressure", "node.kubernetes.io/memory-pressure"),
+    ("DiskPressure", "node.kubernetes.io/disk-pressure"),
+    ("PIDPressure", "node.kubernetes.io/pid-pressure"),
+    (
+        "NetworkUnavailable",
+        "node.kubernetes.io/network-unavailable",
+    ),
+];
+/// Taint of a cordoned node (spec.unschedulable).
+pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
+
 fn is_controller_taint(t: &Taint) -> bool {
-    (t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
-        && (t.effect == NO_EXECUTE || t.effect == NO_SCHEDULE)
+    ((t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
+        && (t.effect == NO_EXECUTE || t.effect == NO_SCHEDULE))
+        || (t.effect == NO_SCHEDULE
+            && (t.key == TAINT_UNSCHEDULABLE || CONDITION_TAINTS.iter().any(|(_, k)| *k == t.key)))
+}
+
+/// The NoSchedule taints the node's conditions and spec.unschedulable call for.
+fn condition_taint_keys(node: &Node) -> Vec<&'static str> {
+    let conditions = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    let mut keys: Vec<&'static str> = CONDITION_TAINTS
+        .iter()
+        .filter(|(cond, _)| {
+            conditions
+                .iter()
+                .any(|c| c.type_ == *cond && c.status == "True")
+        })
+        .map(|(_, key)| *key)
+        .collect();
+    if node.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+        keys.push(TAINT_UNSCHEDULABLE);
+    }
+    keys
 }
 
 /// The taints `node` should carry given its Ready condition, or `None` when they are right
@@ -212,11 +251,26 @@ pub fn desired_taints(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
+    let condition_keys = condition_taint_keys(node);
     let mut out: Vec<Taint> = current
         .iter()
-        .filter(|t| !is_controller_taint(t) || Some(t.key.as_str()) == want_key)
+        .filter(|t| {
+            !is_controller_taint(t)
+                || Some(t.key.as_str()) == want_key
+                || (t.effect == NO_SCHEDULE && condition_keys.contains(&t.key.as_str()))
+        })
         .cloned()
         .collect();
+    for key in condition_keys {
+        if !out.iter().any(|t| t.key == key && t.effect == NO_SCHEDULE) {
+            out.push(Taint {
+                key: key.into(),
+                effect: NO_SCHEDULE.into(),
+                value: None,
+                time_added: None,
+            });
+        }
+    }
     if let Some(key) = want_key {
         for effect in [NO_EXECUTE, NO_SCHEDULE] {
             if !out.iter().any(|t| t.key == key && t.effect == effect) {
@@ -885,5 +939,43 @@ mod tests {
         // Only NoSchedule taints: nothing to do.
         let ns = vec![taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)];
         assert_eq!(pod_eviction(&pod(vec![]), &ns, ts(1), fb), Eviction::Keep);
+    }
+
+    #[test]
+    fn pressure_conditions_and_cordons_taint_no_schedule() {
+        let mut n = node(Some(("True", 5)), vec![]);
+        if let Some(c) = n
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+            .and_then(|cs| cs.iter_mut().find(|c| c.type_ == "MemoryPressure"))
+        {
+            c.status = "True".into();
+        }
+        n.spec.get_or_insert_with(Default::default).unschedulable = Some(true);
+        let taints = desired_taints(&n, ts(5)).unwrap();
+        let keys: Vec<(&str, &str)> = taints
+            .iter()
+            .map(|t| (t.key.as_str(), t.effect.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("node.kubernetes.io/memory-pressure", NO_SCHEDULE),
+                (TAINT_UNSCHEDULABLE, NO_SCHEDULE)
+            ]
+        );
+        // Pressure over and uncordoned: both taints go.
+        n.spec.as_mut().unwrap().taints = Some(taints);
+        n.spec.as_mut().unwrap().unschedulable = None;
+        if let Some(c) = n
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+            .and_then(|cs| cs.iter_mut().find(|c| c.type_ == "MemoryPressure"))
+        {
+            c.status = "False".into();
+        }
+        assert_eq!(desired_taints(&n, ts(6)).unwrap(), vec![]);
     }
 }
