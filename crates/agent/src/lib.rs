@@ -220,6 +220,11 @@ async fn pod_cidr(client: &kube::Client, config: &AgentConfig) -> Result<String,
 
 /// Runs the agent until it fails; dropping the future stops it (containers keep running).
 pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(Error::Server(
+            "the node agent makes namespaces, cgroups and mounts, so it must run as root (run minato as root, or start the server with --no-agent)".into(),
+        ));
+    }
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Server(format!("cannot create {}: {e}", config.data_dir.display())))?;
