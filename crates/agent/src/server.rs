@@ -339,6 +339,23 @@ async fn exec_session(
     opts: ExecOptions,
     streams: ExecStreams,
 ) -> ExecResult {
+    let ExecStreams {
+        stdin,
+        stdout,
+        stderr,
+        mut resize,
+    } = streams;
+    // kubectl sends the terminal size first: apply it as soon as the process exists, so a
+    // program asking for its size at once sees the real one.
+    let mut first_size = None;
+    if opts.tty {
+        if let Some(rx) = resize.as_mut() {
+            first_size = tokio::time::timeout(Duration::from_millis(500), rx.recv())
+                .await
+                .ok()
+                .flatten();
+        }
+    }
     let spec = minato_runtime::ExecSpec {
         argv: argv.clone(),
         env: Vec::new(),
@@ -350,12 +367,9 @@ async fn exec_session(
         Ok(p) => p,
         Err(e) => return ExecResult::Error(format!("failed to exec in container: {e}")),
     };
-    let ExecStreams {
-        stdin,
-        stdout,
-        stderr,
-        resize,
-    } = streams;
+    if let Some(size) = first_size {
+        let _ = proc.resize(size.width, size.height);
+    }
     if let (Some(mut rx), Some(mut w)) = (stdin, proc.stdin.take()) {
         tokio::spawn(async move {
             while let Some(chunk) = rx.recv().await {
