@@ -462,6 +462,7 @@ pub fn busybox_image(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     for applet in [
         "sh", "ls", "cat", "echo", "sleep", "httpd", "wget", "env", "hostname", "ps", "id", "nc",
         "head", "tr", "mkdir", "true", "false", "test", "kill", "date", "stat", "yes", "dd",
+        "stty", "tty",
     ] {
         let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
     }

@@ -501,6 +501,22 @@ spec:
     let logs = s.ok(&["logs", "listener"]);
     assert!(logs.contains("got hello"), "attach: {text}\nlogs: {logs}");
     assert!(text.contains("got hello"), "attach output: {text}");
+    // exec -it under a real terminal (util-linux `script` makes one): the container sees a
+    // tty of the caller's size.
+    let cmd = format!(
+        "stty rows 30 cols 100; kubectl --kubeconfig {} exec -it listener -- sh -c 'tty; stty size'",
+        s.kubeconfig.display()
+    );
+    let out = Command::new("script")
+        .args(["-qc", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/") && text.contains("30 100"),
+        "exec -it: {text:?}"
+    );
 }
 
 #[test]
