@@ -108,6 +108,32 @@ spec:
     // Logs.
     assert!(s.ok(&["logs", pod]).contains(&format!("started {pod}")));
     assert!(s.ok(&["logs", "--timestamps", pod]).contains("Z started"));
+    // logs -f follows new output: httpd logs nothing, so write to the container's stdout
+    // through its PID 1's file descriptor.
+    let mut follow = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&s.kubeconfig)
+        .args(["logs", "-f", pod])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut follow_out = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut follow_out, &mut first).unwrap();
+    s.ok(&[
+        "exec",
+        pod,
+        "--",
+        "sh",
+        "-c",
+        "echo followed-line > /proc/1/fd/1",
+    ]);
+    let mut next = String::new();
+    std::io::BufRead::read_line(&mut follow_out, &mut next).unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(next.trim(), "followed-line", "first line was {first:?}");
     // port-forward from the host to the pod.
     let mut pf = Command::new("kubectl")
         .arg("--kubeconfig")
@@ -309,7 +335,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: sleepers}
 spec:
-  replicas: 5
+  replicas: 20
   selector: {matchLabels: {app: sleepers}}
   template:
     metadata: {labels: {app: sleepers}}
@@ -318,7 +344,7 @@ spec:
       - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
 "#,
     );
-    wait_ready(agent.s(), "app=sleepers", 5);
+    wait_ready(agent.s(), "app=sleepers", 20);
     let snapshot = |s: &Server| {
         let mut v: Vec<String> = stdout(&s.kubectl(&[
             "get", "pods", "-l", "app=sleepers", "-o",
@@ -336,7 +362,7 @@ spec:
     let start_ticks = agent.s().ok(&["exec", &pod, "--", "cat", "/proc/1/stat"]);
     agent.kill9_and_restart();
     std::thread::sleep(Duration::from_secs(3));
-    wait_ready(agent.s(), "app=sleepers", 5);
+    wait_ready(agent.s(), "app=sleepers", 20);
     assert_eq!(snapshot(agent.s()), before, "same containers, no restarts");
     let after_ticks = agent.s().ok(&["exec", &pod, "--", "cat", "/proc/1/stat"]);
     assert_eq!(
