@@ -270,6 +270,16 @@ spec:
         "{.status.containerStatuses[0].lastState.terminated.exitCode}",
     );
     assert_eq!(last, "2");
+    // The back-off grows: 10 s after the second crash, 20 s after the third.
+    wait_for(Duration::from_secs(60), "back-off 20s", || {
+        let m = jsonpath(
+            s,
+            "pod/crasher",
+            "{.status.containerStatuses[0].state.waiting.message}",
+        );
+        m.starts_with("back-off 20s restarting failed container=c pod=crasher_default(")
+            .then_some(())
+    });
     // A failing liveness probe restarts the container.
     wait_for(Duration::from_secs(60), "liveness restarts", || {
         let n: i32 = jsonpath(
