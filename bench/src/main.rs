@@ -1,9 +1,11 @@
 //! minato-bench: one workload against minato (launched here) or any Kubernetes API server.
 
+mod podstartup;
 mod raw;
 mod scenarios;
 mod server;
 mod stats;
+mod workloads;
 
 use std::path::{Path, PathBuf};
 
@@ -15,9 +17,20 @@ use crate::raw::RawTarget;
 use crate::server::Server;
 use crate::stats::Section;
 
-pub const SCENARIOS: [&str; 6] = [
-    "startup", "apply100", "crud", "list10k", "watchers", "churn",
+pub const SCENARIOS: [&str; 9] = [
+    "startup",
+    "apply100",
+    "crud",
+    "list10k",
+    "watchers",
+    "churn",
+    "sched10",
+    "sched1000",
+    "podstartup",
 ];
+
+/// Scenarios that launch or drive their own servers (not run on the shared API server).
+const OWN_SERVER: [&str; 5] = ["startup", "churn", "sched10", "sched1000", "podstartup"];
 
 #[derive(Parser, Clone)]
 #[command(
@@ -34,7 +47,8 @@ pub struct Args {
     /// Also run the scenarios against this server and print our/baseline ratios.
     #[arg(long)]
     pub baseline_kubeconfig: Option<PathBuf>,
-    /// Comma-separated: startup, apply100, crud, list10k, watchers, churn, or all.
+    /// Comma-separated: startup, apply100, crud, list10k, watchers, churn, sched10, sched1000,
+    /// podstartup, or all.
     #[arg(long, default_value = "all")]
     pub scenarios: String,
     /// Print machine-readable figures on stdout (the readable report goes to stderr).
@@ -90,6 +104,35 @@ pub struct Args {
     /// compacts every 60 s by default, so less than ~6 min shows no compaction).
     #[arg(long, default_value_t = 400)]
     pub churn_wait_secs: u64,
+
+    /// sched1000: simulated nodes.
+    #[arg(long, default_value_t = 1000)]
+    pub sched_nodes: u32,
+    /// sched1000: Deployments created at once.
+    #[arg(long, default_value_t = 100)]
+    pub sched_deployments: usize,
+    /// sched1000: replicas per Deployment.
+    #[arg(long, default_value_t = 100)]
+    pub sched_replicas: i32,
+    /// sched10, sched1000: give up waiting for pods after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub sched_timeout_secs: u64,
+    /// sched10, sched1000 with --kubeconfig: the minato binary whose `simulate` registers
+    /// the simulated nodes.
+    #[arg(long, default_value = "minato")]
+    pub simulator_bin: PathBuf,
+    /// podstartup: pods created at once.
+    #[arg(long, default_value_t = 50)]
+    pub pod_count: usize,
+    /// podstartup: give up waiting for pods after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub pod_timeout_secs: u64,
+    /// podstartup: seconds over which idle and busy CPU use are measured.
+    #[arg(long, default_value_t = 5)]
+    pub idle_window_secs: u64,
+    /// podstartup: skip the `podman kube play` baseline.
+    #[arg(long)]
+    pub no_podman: bool,
 }
 
 /// A server the API scenarios run against.
@@ -187,7 +230,7 @@ async fn run(args: Args) -> Result<()> {
     let api: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| !matches!(*n, "startup" | "churn"))
+        .filter(|n| !OWN_SERVER.contains(n))
         .collect();
     if !api.is_empty() {
         // Launch one fresh server for all API scenarios, or use the given kubeconfig.
@@ -263,6 +306,59 @@ async fn run(args: Args) -> Result<()> {
         }
     }
 
+    for name in ["sched10", "sched1000"] {
+        if !names.contains(&name) {
+            continue;
+        }
+        let Some(size) = workloads::sched_size(name, &args) else {
+            continue;
+        };
+        let label = if bin.is_some() { "minato" } else { "target" };
+        say(&format!("{name} on {label}"));
+        let sec = workloads::sched(
+            &args,
+            &size,
+            bin.as_deref(),
+            args.kubeconfig.as_deref(),
+            label,
+        )
+        .await
+        .unwrap_or_else(failed);
+        results.push((name.into(), label.into(), sec));
+        if let Some(b) = &args.baseline_kubeconfig {
+            say(&format!("{name} on baseline"));
+            let sec = workloads::sched(&args, &size, None, Some(b), "baseline")
+                .await
+                .unwrap_or_else(failed);
+            results.push((name.into(), "baseline".into(), sec));
+        }
+    }
+
+    if names.contains(&"podstartup") {
+        if bin.is_some() {
+            say("podstartup (server with its node agent)");
+            let sec = podstartup::podstartup(&args).await.unwrap_or_else(failed);
+            results.push(("podstartup".into(), "minato".into(), sec));
+            if args.no_podman {
+                skipped.push("podstartup podman baseline (--no-podman)".into());
+            } else {
+                say("podstartup baseline: podman kube play");
+                let sec = podstartup::podman_baseline(&args)
+                    .await
+                    .unwrap_or_else(|e| {
+                        let mut s = failed(e);
+                        s.line("podman could not run here, so only minato's figures are shown");
+                        s
+                    });
+                results.push(("podstartup".into(), "baseline".into(), sec));
+            }
+        } else {
+            skipped.push(
+                "podstartup (needs --minato-bin: it starts a server with its node agent)".into(),
+            );
+        }
+    }
+
     let host = format!(
         "host: {} CPUs; load average (1 min) {} at start, {} at end (other work on the host skews figures)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -270,6 +366,15 @@ async fn run(args: Args) -> Result<()> {
         loadavg()
     );
     print_report(&args, &host, &results, &skipped)
+}
+
+/// A section that says the scenario failed, and why.
+fn failed(e: anyhow::Error) -> Section {
+    say(&format!("failed: {e:#}"));
+    let mut s = Section::default();
+    s.line(format!("FAILED: {e:#}"));
+    s.set("error", json!(format!("{e:#}")));
+    s
 }
 
 /// The 1-minute load average, to judge how noisy the host was.

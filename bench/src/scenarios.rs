@@ -27,7 +27,7 @@ const MANAGED_SEL: &str = "app.kubernetes.io/managed-by=minato-bench";
 const KINDS: [&str; 4] = ["apply", "crud", "list", "watch"];
 
 /// A per-run suffix so reruns against a kept server do not collide.
-fn run_id() -> &'static str {
+pub(crate) fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let secs = std::time::SystemTime::now()

@@ -11,8 +11,8 @@ use crate::raw::{Conn, RawTarget};
 pub struct Server {
     child: Child,
     pub pid: u32,
-    /// Holds the data dir and the server log; removed on drop.
-    _dir: tempfile::TempDir,
+    /// Holds the data dir and the server log; removed on drop (None: the caller owns them).
+    _dir: Option<tempfile::TempDir>,
     pub data_dir: PathBuf,
     pub kubeconfig: PathBuf,
     log: PathBuf,
@@ -24,16 +24,32 @@ const READY_DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(2);
 
 impl Server {
+    /// A plain API server: no node agent (it would make a bridge and cgroups on the host).
     pub async fn launch(bin: &Path) -> Result<Server> {
-        let dir = tempfile::Builder::new().prefix("minato-bench-").tempdir()?;
-        let data_dir = dir.path().join("data");
-        let log = dir.path().join("server.log");
+        Self::launch_with(bin, None, &["--no-agent".to_string()]).await
+    }
+
+    /// Launches with extra server flags. With `base`, the data dir is `base/data` and the log
+    /// `base/server.log`, and the caller removes them (e.g. only after `minato reset`);
+    /// otherwise both live in a temp dir removed on drop.
+    pub async fn launch_with(bin: &Path, base: Option<&Path>, extra: &[String]) -> Result<Server> {
+        let (dir, base) = match base {
+            Some(b) => (None, b.to_path_buf()),
+            None => {
+                let d = tempfile::Builder::new().prefix("minato-bench-").tempdir()?;
+                let p = d.path().to_path_buf();
+                (Some(d), p)
+            }
+        };
+        let data_dir = base.join("data");
+        let log = base.join("server.log");
         let kubeconfig = data_dir.join("admin.kubeconfig");
         let log_file = std::fs::File::create(&log)?;
         let started = Instant::now();
         let child = Command::new(bin)
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(extra)
             .env("MINATO_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -93,7 +109,7 @@ impl Server {
         )
     }
 
-    fn log_tail(&self) -> String {
+    pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
@@ -101,17 +117,12 @@ impl Server {
 
     /// Resident set size from /proc/PID/status, in bytes.
     pub fn rss_bytes(&self) -> Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .context("no VmRSS line")?;
-        let kb: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("bad VmRSS line")?
-            .parse()?;
-        Ok(kb * 1024)
+        proc_status_bytes(self.pid, "VmRSS")
+    }
+
+    /// Peak resident set size (VmHWM) from /proc/PID/status, in bytes.
+    pub fn peak_rss_bytes(&self) -> Result<u64> {
+        proc_status_bytes(self.pid, "VmHWM")
     }
 
     /// Bytes in state.db and state.db-wal.
@@ -127,6 +138,15 @@ impl Server {
     /// SIGTERM by PID, then SIGKILL after 5 s.
     pub fn stop(mut self) {
         self.terminate();
+    }
+
+    /// SIGKILL by PID at once (the node agent's containers keep running; `minato reset` next).
+    pub fn kill(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn terminate(&mut self) {
@@ -152,4 +172,48 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.terminate();
     }
+}
+
+/// A `Key:   N kB` line of /proc/PID/status, in bytes.
+pub fn proc_status_bytes(pid: u32, key: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.split(':').next() == Some(key))
+        .with_context(|| format!("no {key} line in /proc/{pid}/status"))?;
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .with_context(|| format!("bad {key} line"))?
+        .parse()?;
+    Ok(kb * 1024)
+}
+
+/// User + system CPU time of a process so far (utime + stime of /proc/PID/stat).
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; fields after it are space-separated.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("bad /proc/PID/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": f[0] is field 3 (state), so utime (14) is f[11] and stime (15) f[12].
+    let ticks: u64 = f.get(11).context("no utime")?.parse::<u64>()?
+        + f.get(12).context("no stime")?.parse::<u64>()?;
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).
+fn clock_ticks() -> u64 {
+    static TCK: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TCK.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100)
+    })
 }
