@@ -395,3 +395,20 @@ mod tests {
         assert!(!s.contains("masquerade"));
     }
 }
+
+/// Whether iptables' filter FORWARD chain drops by default (Docker sets that policy). Read
+/// once per process: it changes only when such a daemon starts.
+pub(crate) fn forward_policy_drops() -> bool {
+    static DROPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DROPS.get_or_init(|| {
+        std::process::Command::new("iptables")
+            .args(["-w", "-S", "FORWARD"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "-P FORWARD DROP")
+            })
+            .unwrap_or(false)
+    })
+}

@@ -670,22 +670,27 @@ impl PodNetwork {
         if let Some(mtu) = i.cfg.mtu {
             bridge["mtu"] = serde_json::json!(mtu);
         }
+        // Each plugin is a process (and iptables calls serialize on its lock): with 50 pods
+        // starting at once that dominates start-up, so run only the plugins a pod needs.
+        let mut plugins = vec![bridge];
+        if !maps.is_empty() {
+            plugins.push(serde_json::json!({
+                "type": "portmap",
+                "capabilities": { "portMappings": true },
+                "snat": true,
+                "runtimeConfig": { "portMappings": maps },
+            }));
+        }
+        if host::forward_policy_drops() {
+            // Accepts the pod's traffic in iptables' FORWARD chain when its policy is DROP (as
+            // Docker sets it), which would otherwise cut pod<->pod (br_netfilter) and service
+            // traffic. It cannot re-open what our nft chain drops (a drop is final).
+            plugins.push(serde_json::json!({ "type": "firewall", "backend": "iptables" }));
+        }
         Ok(serde_json::json!({
             "cniVersion": CNI_VERSION,
             "name": NETWORK_NAME,
-            "plugins": [
-                bridge,
-                {
-                    "type": "portmap",
-                    "capabilities": { "portMappings": true },
-                    "snat": true,
-                    "runtimeConfig": { "portMappings": maps },
-                },
-                // Accepts the pod's traffic in iptables' FORWARD chain: Docker sets that chain's
-                // policy to DROP, which would otherwise cut pod<->pod (br_netfilter) and
-                // service traffic. It cannot re-open what our nft chain drops (a drop is final).
-                { "type": "firewall", "backend": "iptables" },
-            ],
+            "plugins": plugins,
         }))
     }
 }
