@@ -366,6 +366,23 @@ fn split_rule(line: &str) -> Vec<String> {
     out
 }
 
+/// Whether iptables' filter FORWARD chain drops by default (Docker sets that policy). Read
+/// once per process: it changes only when such a daemon starts.
+pub(crate) fn forward_policy_drops() -> bool {
+    static DROPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DROPS.get_or_init(|| {
+        std::process::Command::new("iptables")
+            .args(["-w", "-S", "FORWARD"])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "-P FORWARD DROP")
+            })
+            .unwrap_or(false)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -394,21 +411,4 @@ mod tests {
         assert!(s.contains("ip saddr 10.244.0.0/16 oifname != \"minato0\" counter drop"));
         assert!(!s.contains("masquerade"));
     }
-}
-
-/// Whether iptables' filter FORWARD chain drops by default (Docker sets that policy). Read
-/// once per process: it changes only when such a daemon starts.
-pub(crate) fn forward_policy_drops() -> bool {
-    static DROPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *DROPS.get_or_init(|| {
-        std::process::Command::new("iptables")
-            .args(["-w", "-S", "FORWARD"])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| l.trim() == "-P FORWARD DROP")
-            })
-            .unwrap_or(false)
-    })
 }
