@@ -569,6 +569,8 @@ apiVersion: v1
 kind: Pod
 metadata: {name: hungry}
 spec:
+  # The node is tainted memory-pressure:NoSchedule (TaintNodesByCondition) from the start.
+  tolerations: [{key: node.kubernetes.io/memory-pressure, operator: Exists, effect: NoSchedule}]
   containers:
   - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
 "#,
@@ -598,4 +600,9 @@ spec:
         "{.items[0].status.conditions[?(@.type==\"MemoryPressure\")].status}",
     );
     assert_eq!(pressure, "True");
+    let taints = jsonpath(s, "nodes", "{.items[0].spec.taints[*].key}");
+    assert!(
+        taints.contains("node.kubernetes.io/memory-pressure"),
+        "{taints}"
+    );
 }

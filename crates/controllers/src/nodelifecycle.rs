@@ -393,6 +393,9 @@ pub async fn run_node_lifecycle_controller(client: Client) -> Result<(), Error> 
     run_node_lifecycle_controller_with(client, NodeLifecycleConfig::default()).await
 }
 
+/// The shortest time between two passes (see the sync loop).
+const MIN_PASS_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Drives one reflector stream, waking the sync loop on every change.
 async fn drive<K, S>(stream: S, notify: Arc<Notify>)
 where
@@ -457,7 +460,18 @@ pub async fn run_node_lifecycle_controller_with(
         let _ = ctx.nodes.wait_until_ready().await;
         let _ = ctx.leases.wait_until_ready().await;
         let _ = ctx.pods.wait_until_ready().await;
+        // A pass looks at every node and bound pod; under a burst of pod or lease events
+        // (a large rollout) running one per event is quadratic work. Passes are therefore at
+        // least MIN_PASS_INTERVAL apart: events in between are handled together.
+        let mut last_pass: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(last) = last_pass {
+                let since = last.elapsed();
+                if since < MIN_PASS_INTERVAL {
+                    tokio::time::sleep(MIN_PASS_INTERVAL - since).await;
+                }
+            }
+            last_pass = Some(tokio::time::Instant::now());
             let wake = ctx.pass().await;
             let sleep = wake.min(ctx.cfg.monitor_period);
             tokio::select! {

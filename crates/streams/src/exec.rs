@@ -25,6 +25,8 @@ const MAX_MESSAGE: usize = 32 * 1024;
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the client to hang up after the status is written.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a WebSocket exec waits before starting the command (see `serve_ws`).
+const WS_CLIENT_SETUP: Duration = Duration::from_millis(50);
 
 pub(crate) async fn serve<IO>(
     io: IO,
@@ -189,6 +191,10 @@ async fn serve_ws<IO>(
         stderr: out.stderr_tx,
         resize: resize_rx,
     };
+    // client-go starts reading the WebSocket before it registers its streams, and drops
+    // messages for streams it does not know yet ("Unknown stream id 1, discarding message").
+    // A command that prints at once could lose its output; give the client a moment first.
+    tokio::time::sleep(WS_CLIENT_SETUP).await;
     let fut = handler(streams);
     let sink_ref = &mut sink;
     let sink_cell = std::sync::Arc::new(tokio::sync::Mutex::new(sink_ref));
