@@ -538,9 +538,10 @@ spec:
     assert!(logs.contains("got hello"), "attach: {text}\nlogs: {logs}");
     assert!(text.contains("got hello"), "attach output: {text}");
     // exec -it under a real terminal (util-linux `script` makes one): the container sees a
-    // tty of the caller's size.
+    // tty of the caller's size. (The size is set just after the process starts — runc hands
+    // over the terminal without waiting, as with containerd — so ask for it a moment later.)
     let cmd = format!(
-        "stty rows 30 cols 100; kubectl --kubeconfig {} exec -it listener -- sh -c 'tty; stty size'",
+        "stty rows 30 cols 100; kubectl --kubeconfig {} exec -it listener -- sh -c 'sleep 1; tty; stty size'",
         s.kubeconfig.display()
     );
     let out = Command::new("script")
