@@ -22,25 +22,31 @@ use tracing::{debug, warn};
 
 use crate::{Ctx, Error};
 
-type Body = BoxBody<Bytes, std::io::Error>;
-type Response = http::Response<Body>;
+pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+pub(crate) type Response = http::Response<Body>;
+
+/// A response with a small, complete body, in the server's streaming body type.
+pub(crate) fn boxed(resp: http::Response<Full<Bytes>>) -> Response {
+    resp.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+/// A complete response with `content_type` and `body`.
+pub(crate) fn complete(status: StatusCode, content_type: &str, body: Bytes) -> Response {
+    boxed(
+        http::Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(body))
+            .unwrap_or_else(|_| http::Response::new(Full::new(Bytes::new()))),
+    )
+}
 
 fn full(status: StatusCode, text: impl Into<String>) -> Response {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(
-            Full::new(Bytes::from(text.into()))
-                .map_err(|never| match never {})
-                .boxed(),
-        )
-        .unwrap_or_else(|_| {
-            http::Response::new(
-                Full::new(Bytes::new())
-                    .map_err(|never| match never {})
-                    .boxed(),
-            )
-        })
+    complete(
+        status,
+        "text/plain; charset=utf-8",
+        Bytes::from(text.into()),
+    )
 }
 
 /// A serving certificate for the agent: signed by the cluster CA when its key is at hand
@@ -293,7 +299,7 @@ async fn exec(
     let (parts, body) = req.into_parts();
     let negotiated = match minato_streams::negotiate_exec(&parts) {
         Ok(n) => n,
-        Err(resp) => return resp.map(|b| b.map_err(|never| match never {}).boxed()),
+        Err(resp) => return boxed(resp),
     };
     let opts = ExecOptions::from_query(parts.uri.query());
     let argv = minato_streams::command_from_query(parts.uri.query());
@@ -303,9 +309,7 @@ async fn exec(
             "you must specify at least 1 command",
         );
     }
-    let response = negotiated
-        .response()
-        .map(|b| b.map_err(|never| match never {}).boxed());
+    let response = boxed(negotiated.response());
     let req = http::Request::from_parts(parts, body);
     let runtime = ctx.runtime.clone();
     let id = record.id.clone();
@@ -506,11 +510,9 @@ async fn port_forward(
     let (parts, body) = req.into_parts();
     let negotiated = match minato_streams::negotiate_portforward(&parts) {
         Ok(n) => n,
-        Err(resp) => return resp.map(|b| b.map_err(|never| match never {}).boxed()),
+        Err(resp) => return boxed(resp),
     };
-    let response = negotiated
-        .response()
-        .map(|b| b.map_err(|never| match never {}).boxed());
+    let response = boxed(negotiated.response());
     let req = http::Request::from_parts(parts, body);
     tokio::spawn(async move {
         let upgraded = match hyper::upgrade::on(req).await {

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
 use crate::Ctx;
@@ -204,33 +203,17 @@ fn summary_json(ctx: &Ctx) -> Value {
 }
 
 /// `GET /stats/summary`: usage of the node and of each running container, as JSON.
-pub async fn summary(
-    ctx: &Arc<Ctx>,
-) -> http::Response<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> {
+pub async fn summary(ctx: &Arc<Ctx>) -> crate::server::Response {
     let c = ctx.clone();
     let body = tokio::task::spawn_blocking(move || summary_json(&c))
         .await
         .unwrap_or_else(|e| json!({ "error": format!("stats collection failed: {e}") }));
     let status = if body.get("error").is_some() {
-        500
+        http::StatusCode::INTERNAL_SERVER_ERROR
     } else {
-        200
+        http::StatusCode::OK
     };
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(
-            Full::new(Bytes::from(body.to_string()))
-                .map_err(|never| match never {})
-                .boxed(),
-        )
-        .unwrap_or_else(|_| {
-            http::Response::new(
-                Full::new(Bytes::new())
-                    .map_err(|never| match never {})
-                    .boxed(),
-            )
-        })
+    crate::server::complete(status, "application/json", Bytes::from(body.to_string()))
 }
 
 #[cfg(test)]

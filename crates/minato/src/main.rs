@@ -212,12 +212,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         running.addr,
         running.kubeconfig.display()
     );
+    // The cluster CA the API server just loaded or made: the agent trusts callers it signed
+    // (and signs its serving certificate with it); the controllers publish it.
+    let (ca_path, ca_key_path) = minato_apiserver::pki::ca_files(&args.data_dir);
+    let ca = std::fs::read_to_string(&ca_path).context("cannot read the cluster CA")?;
     if !args.no_agent {
-        let pki = args.data_dir.join("tls");
-        let ca =
-            std::fs::read_to_string(pki.join("ca.crt")).context("cannot read the cluster CA")?;
-        let ca_key = std::fs::read_to_string(pki.join("ca.key"))
-            .context("cannot read the cluster CA key")?;
+        let ca_key =
+            std::fs::read_to_string(&ca_key_path).context("cannot read the cluster CA key")?;
         let agent = agent_config(
             &args.node,
             args.data_dir.join("agent"),
@@ -242,7 +243,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let kubeconfig = running.kubeconfig.clone();
         let mut config = minato_controllers::ControllerConfig::default();
         config.node_ipam.cluster_cidr = args.node.cluster_cidr.clone();
-        config.root_ca = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt")).ok();
+        config.root_ca = Some(ca.clone());
         config.node_lifecycle.grace_period =
             std::time::Duration::from_secs(args.node_monitor_grace_period);
         tokio::spawn(async move {
@@ -389,18 +390,23 @@ async fn images(cmd: ImagesCommand) -> anyhow::Result<()> {
     minato_images::cli::run(cmd.args, cmd.data_dir.join("images"), registries).await
 }
 
-async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+/// The client configuration a kubeconfig describes, named as upstream's controller manager so
+/// managedFields and events read the same.
+async fn kube_config(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Config> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
     let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .context("the kubeconfig does not describe a usable cluster")?;
-    // Named as upstream's controller manager, so managedFields and events read the same.
     config.headers.push((
         http::header::USER_AGENT,
         http::HeaderValue::from_static("kube-controller-manager/v1.33.0 (linux/amd64) minato"),
     ));
-    kube::Client::try_from(config).context("cannot build an API client")
+    Ok(config)
+}
+
+async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    kube::Client::try_from(kube_config(kubeconfig).await?).context("cannot build an API client")
 }
 
 /// Runs a component as an API client of our own server, restarting it if it fails.
@@ -424,16 +430,12 @@ where
 }
 
 async fn controller_manager(args: ClientArgs) -> anyhow::Result<()> {
-    let client = kube_client(&args.kubeconfig).await?;
-    let kc = kube::config::Kubeconfig::read_from(&args.kubeconfig)
-        .with_context(|| format!("cannot read kubeconfig {}", args.kubeconfig.display()))?;
-    let kcfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .context("the kubeconfig does not describe a usable cluster")?;
+    let kcfg = kube_config(&args.kubeconfig).await?;
     let config = minato_controllers::ControllerConfig {
         root_ca: minato_controllers::rootca::ca_bundle_from_config(&kcfg),
         ..Default::default()
     };
+    let client = kube::Client::try_from(kcfg).context("cannot build an API client")?;
     tokio::select! {
         r = minato_controllers::run_all_with(client, config) => r.context("controllers failed"),
         _ = shutdown_signal() => Ok(()),

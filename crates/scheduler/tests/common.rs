@@ -64,19 +64,7 @@ pub async fn create_namespace(client: &Client, name: &str) {
     api.create(&PostParams::default(), &ns)
         .await
         .expect("create namespace");
-    create_default_service_account(client, name).await;
-}
-
-/// Without controllers no ServiceAccount controller runs, and admission (as upstream) refuses
-/// pods whose ServiceAccount is missing: make `default` as that controller would.
-pub async fn create_default_service_account(client: &Client, ns: &str) {
-    let api: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), ns);
-    let sa = serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
-    match api.create(&PostParams::default(), &sa).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => panic!("create default service account: {e}"),
-    }
+    minato_testkit::create_default_service_account(client, name).await;
 }
 
 pub async fn create_pod(client: &Client, ns: &str, pod: Value) -> Pod {

@@ -121,16 +121,16 @@ pub async fn run_once(p: &Probe, t: &Target) -> Outcome {
             .map(|h| (h.name.clone(), h.value.clone()))
             .collect();
         let https = h.scheme.as_deref() == Some("HTTPS");
+        let url = format!(
+            "{}://{host}:{port}{path}",
+            if https { "https" } else { "http" }
+        );
         return match tokio::time::timeout(timeout, http_get(SocketAddr::new(host, port), &path, &headers, https)).await {
             Ok(Ok(code)) if (200..400).contains(&code) => Outcome::Success,
             Ok(Ok(code)) => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
-            Ok(Err(e)) => Outcome::Failure(format!(
-                "Get \"{}://{host}:{port}{path}\": {e}",
-                if https { "https" } else { "http" }
-            )),
+            Ok(Err(e)) => Outcome::Failure(format!("Get \"{url}\": {e}")),
             Err(_) => Outcome::Failure(format!(
-                "Get \"{}://{host}:{port}{path}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                if https { "https" } else { "http" }
+                "Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
             )),
         };
     }

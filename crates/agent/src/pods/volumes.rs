@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use base64::Engine;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{
     ConfigMap, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume,
@@ -645,13 +644,6 @@ pub fn teardown(pod_dir: &Path) {
         }
     }
     let _ = std::fs::remove_dir_all(&volumes);
-}
-
-/// Decodes a base64 string (for tests and dockerconfig handling).
-pub fn b64(s: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

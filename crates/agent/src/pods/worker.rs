@@ -31,6 +31,8 @@ const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 const VOLUME_REFRESH: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(2);
+const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
+const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Upstream's flowcontrol.Backoff for one key: starts at 10 s, doubles to 5 min, forgets after
 /// twice the maximum without a failure.
@@ -396,6 +398,7 @@ impl Worker {
                         .map(|m| (name.clone(), p.container_id.clone(), m))
                 })
                 .collect();
+            let restarted = !restarts.is_empty();
             for (name, id, message) in restarts {
                 if let Some(t) = self.tracks.get_mut(&name) {
                     t.probes = None;
@@ -414,7 +417,9 @@ impl Worker {
                 let grace = spec.termination_grace_period_seconds.unwrap_or(30);
                 self.stop_container(&id, &name, grace).await;
             }
-            attempts = self.attempts()?;
+            if restarted {
+                attempts = self.attempts()?;
+            }
             let wait = self.run_containers(&spec, &attempts).await;
             next = next.min(wait);
             attempts = self.attempts()?;
@@ -1086,7 +1091,7 @@ impl Worker {
             .join(format!("{attempt}-termination-log"))
     }
 
-    /// Stops one container: preStop hook, then SIGTERM (or the image's stop signal), SIGKILL
+    /// Stops one container: preStop hook, then SIGTERM (the image's STOPSIGNAL is not honoured yet), SIGKILL
     /// after the grace period.
     async fn stop_container(&self, id: &str, name: &str, grace: i64) {
         let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
@@ -1121,7 +1126,7 @@ impl Worker {
                 }
             }
         }
-        let _ = self.ctx.runtime.kill(id, libc_signal("SIGTERM"));
+        let _ = self.ctx.runtime.kill(id, SIGTERM);
         loop {
             match self.ctx.runtime.container(id) {
                 Ok(Some(r))
@@ -1132,7 +1137,7 @@ impl Worker {
                 _ => return,
             }
             if Instant::now() >= deadline {
-                let _ = self.ctx.runtime.kill(id, libc_signal("SIGKILL"));
+                let _ = self.ctx.runtime.kill(id, SIGKILL);
                 // Give the kernel a moment to reap it.
                 for _ in 0..50 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1212,7 +1217,7 @@ impl Worker {
         {
             for r in records.into_iter().filter(|r| r.pod_uid == self.uid) {
                 if matches!(r.state, ContainerState::Running { .. }) {
-                    let _ = self.ctx.runtime.kill(&r.id, libc_signal("SIGKILL"));
+                    let _ = self.ctx.runtime.kill(&r.id, SIGKILL);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 if let Err(e) = self.ctx.runtime.remove_container(&r.id).await {
@@ -1377,18 +1382,6 @@ fn numeric_user(user: Option<&str>) -> Option<(i64, Option<i64>)> {
     };
     let uid = a.parse().ok()?;
     Some((uid, b.and_then(|g| g.parse().ok())))
-}
-
-fn libc_signal(name: &str) -> i32 {
-    match name {
-        "SIGKILL" => 9,
-        "SIGINT" => 2,
-        "SIGQUIT" => 3,
-        "SIGHUP" => 1,
-        "SIGUSR1" => 10,
-        "SIGUSR2" => 12,
-        _ => 15,
-    }
 }
 
 /// A duration as Go prints it (10s, 1m20s, 1.234s).
