@@ -301,6 +301,13 @@ impl AgentServer {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| dir.path().join("no-registries.yaml").display().to_string()),
         );
+        if !extra.contains(&"--eviction-hard") {
+            // The kubelet's default disk thresholds (10% / 15% free) are met on a shared
+            // build machine whose disk is mostly full of build output; the node would then be
+            // tainted disk-pressure and run nothing. Tests watch memory and an absolute floor.
+            agent_args.push("--eviction-hard".into());
+            agent_args.push("memory.available<100Mi,nodefs.available<256Mi".into());
+        }
         agent_args.extend(extra.iter().map(|a| a.to_string()));
         let reset_args = vec![
             "reset".into(),
@@ -362,8 +369,44 @@ impl AgentServer {
     }
 }
 
+impl AgentServer {
+    /// Prints what a person would look at when a test failed: the node's conditions and
+    /// taints, the pods, recent events and the end of the server's log.
+    pub fn print_diagnostics(&self) {
+        let Some(s) = self.server.as_ref() else {
+            return;
+        };
+        let show = |args: &[&str]| {
+            let out = s.kubectl(args);
+            eprintln!(
+                "--- kubectl {}\n{}{}",
+                args.join(" "),
+                stdout(&out),
+                stderr(&out)
+            );
+        };
+        show(&[
+            "get",
+            "nodes",
+            "-o",
+            "custom-columns=NAME:.metadata.name,CONDITIONS:.status.conditions[*].type,STATUS:.status.conditions[*].status,TAINTS:.spec.taints[*].key",
+        ]);
+        show(&["get", "pods", "-A", "-o", "wide"]);
+        show(&["get", "events", "-A", "--sort-by=.lastTimestamp"]);
+        let logs = s.logs.lock().map(|l| l.clone()).unwrap_or_default();
+        let tail = logs.len().saturating_sub(60);
+        eprintln!("--- server log (last {} lines)", logs.len() - tail);
+        for line in &logs[tail..] {
+            eprintln!("{line}");
+        }
+    }
+}
+
 impl Drop for AgentServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_diagnostics();
+        }
         // Stop the server (our child, by PID) first so the agent does not restart anything.
         let dir = self.server.take().map(|s| s.kill9());
         let out = Command::new(minato_bin()).args(&self.reset_args).output();

@@ -561,8 +561,11 @@ fn memory_pressure_evicts_pods() {
     let work = tempfile::tempdir().unwrap();
     let (_, archive) = busybox_image(work.path());
     // A threshold above any machine's memory: the node is always under memory pressure.
-    let agent =
-        AgentServer::start_with(&[&archive], None, &["--eviction-memory-available", "100Ti"]);
+    let agent = AgentServer::start_with(
+        &[&archive],
+        None,
+        &["--eviction-hard", "memory.available<100Ti"],
+    );
     let s = agent.s();
     s.apply(
         r#"
@@ -604,6 +607,116 @@ spec:
     let taints = jsonpath(s, "nodes", "{.items[0].spec.taints[*].key}");
     assert!(
         taints.contains("node.kubernetes.io/memory-pressure"),
+        "{taints}"
+    );
+}
+
+fn wait_evicted(s: &Server, pod: &str) -> String {
+    wait_for(
+        Duration::from_secs(90),
+        &format!("eviction of {pod}"),
+        || {
+            let st = jsonpath(
+                s,
+                &format!("pod/{pod}"),
+                "{.status.phase}|{.status.reason}|{.status.message}",
+            );
+            st.starts_with("Failed|Evicted").then_some(st)
+        },
+    )
+}
+
+#[test]
+fn local_storage_limits_and_disk_pressure_evict_pods() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let agent = AgentServer::start(&[&archive], None);
+    let s = agent.s();
+    s.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: full-scratch}
+spec:
+  volumes: [{name: scratch, emptyDir: {sizeLimit: 1Mi}}]
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/scratch/f bs=1024 count=4096; sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: full-rootfs}
+spec:
+  containers:
+  - name: writer
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/big bs=1024 count=4096; sleep 3600"]
+    resources: {limits: {ephemeral-storage: 2Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: modest}
+spec:
+  volumes: [{name: scratch, emptyDir: {sizeLimit: 8Mi}}]
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/scratch/f bs=1024 count=1024; sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+    resources: {limits: {ephemeral-storage: 4Mi}}
+"#,
+    );
+    let scratch = wait_evicted(s, "full-scratch");
+    assert!(
+        scratch.ends_with("Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". "),
+        "{scratch}"
+    );
+    let rootfs = wait_evicted(s, "full-rootfs");
+    assert!(
+        rootfs.ends_with("Container writer exceeded its local ephemeral storage limit \"2Mi\". "),
+        "{rootfs}"
+    );
+    // The pod within its limits has been through the same passes and still runs.
+    assert_eq!(jsonpath(s, "pod/modest", "{.status.phase}"), "Running");
+    drop(agent);
+
+    // A threshold no disk can meet: the node is under disk pressure from the start.
+    let agent = AgentServer::start_with(
+        &[&archive],
+        None,
+        &["--eviction-hard", "nodefs.available<100%"],
+    );
+    let s = agent.s();
+    s.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: squatter}
+spec:
+  tolerations: [{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}]
+  containers:
+  - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+"#,
+    );
+    let reason = wait_evicted(s, "squatter");
+    assert!(
+        reason.contains("The node was low on resource: ephemeral-storage. Threshold quantity: "),
+        "{reason}"
+    );
+    let pressure = jsonpath(
+        s,
+        "nodes",
+        "{.items[0].status.conditions[?(@.type==\"DiskPressure\")].status}",
+    );
+    assert_eq!(pressure, "True");
+    let taints = jsonpath(s, "nodes", "{.items[0].spec.taints[*].key}");
+    assert!(
+        taints.contains("node.kubernetes.io/disk-pressure"),
         "{taints}"
     );
 }

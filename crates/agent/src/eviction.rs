@@ -1,9 +1,19 @@
-//! The kubelet's eviction manager, for memory: when the node's available memory falls below
-//! the hard threshold (memory.available<100Mi by default), one pod at a time is evicted, picked
-//! as upstream ranks them: pods using more than they requested first, then lower priority,
-//! then the largest usage above the request. The evicted pod's containers are stopped at once
-//! and it ends Failed with reason Evicted (its controller makes a replacement elsewhere).
+//! The kubelet's eviction manager. Every 10 s it:
+//!
+//! 1. enforces local storage limits, whatever the node's state: a pod whose disk emptyDir
+//!    outgrows its sizeLimit, a container whose writable layer and logs outgrow its
+//!    ephemeral-storage limit, or a pod over the sum of its containers' limits is evicted;
+//! 2. compares the node's signals with the hard thresholds (`--eviction-hard`). Under disk
+//!    pressure it first reclaims node-level resources (unused images); if that is not enough,
+//!    and under memory pressure, it evicts one pod, ranked as upstream ranks them: pods using
+//!    more than they requested first, then lower priority, then the largest usage.
+//!
+//! An evicted pod's containers are stopped at once and it ends Failed with reason Evicted (its
+//! controller makes a replacement elsewhere).
 
+use std::collections::{BTreeMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +21,10 @@ use k8s_openapi::api::core::v1::Pod;
 use minato_scheduler::resources::value;
 use tracing::{info, warn};
 
-use crate::Ctx;
+use crate::thresholds::{Met, Observations, Signal};
+use crate::{Ctx, PodEntry};
+
+const INTERVAL: Duration = Duration::from_secs(10);
 
 /// One pod as the ranking sees it.
 #[derive(Clone, Debug)]
@@ -22,22 +35,22 @@ pub struct Candidate {
     pub priority: i32,
 }
 
-/// The pod's memory request (sum over its app containers).
-pub fn memory_request(pod: &Pod) -> i64 {
+/// The sum of a resource's requests over the pod's app containers.
+pub fn request(pod: &Pod, resource: &str) -> i64 {
     pod.spec
         .as_ref()
         .map(|s| {
             s.containers
                 .iter()
-                .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get("memory"))
+                .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource))
                 .map(|q| value(&q.0))
                 .sum()
         })
         .unwrap_or(0)
 }
 
-/// Upstream's order for memory: exceeds-requests first, then priority (low first), then usage
-/// above request (large first). The first element is evicted.
+/// Upstream's order: exceeds-requests first, then priority (low first), then usage above
+/// request (large first). The first element is evicted.
 pub fn rank(mut pods: Vec<Candidate>) -> Vec<Candidate> {
     pods.sort_by(|a, b| {
         let a_over = a.usage > a.request;
@@ -50,55 +63,296 @@ pub fn rank(mut pods: Vec<Candidate>) -> Vec<Candidate> {
     pods
 }
 
-/// Watches available memory and evicts while below `threshold` bytes.
-pub async fn run(ctx: Arc<Ctx>, threshold: u64) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tick.tick().await;
-        let (_, available) = crate::host::meminfo();
-        if available == 0 || available >= threshold {
-            continue;
+/// Bytes a directory tree takes on disk, staying on its filesystem (a memory emptyDir is a
+/// tmpfs mount and counts as memory, not disk).
+pub fn disk_usage(path: &Path) -> u64 {
+    fn walk(path: &Path, dev: u64, total: &mut u64) {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if meta.dev() != dev {
+            return;
         }
-        let pods = ctx.running_pods();
-        let candidates: Vec<Candidate> = pods
-            .iter()
-            .filter(|p| !ctx.is_evicted(&p.uid))
-            .map(|p| {
-                let spec = p.pod.spec.clone().unwrap_or_default();
-                let cgroup =
-                    crate::pods::resources::pod_cgroup(&ctx.config.cgroup_root, &spec, &p.uid);
-                let usage = ctx
-                    .runtime
-                    .cgroup_usage(&cgroup)
-                    .map(|u| u.memory_working_set_bytes as i64)
-                    .unwrap_or(0);
-                Candidate {
-                    uid: p.uid.clone(),
-                    usage,
-                    request: memory_request(&p.pod),
-                    priority: spec.priority.unwrap_or(0),
+        *total += meta.blocks() * 512;
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(path) {
+                for e in entries.flatten() {
+                    walk(&e.path(), dev, total);
                 }
-            })
-            .collect();
-        let Some(victim) = rank(candidates).into_iter().next() else {
-            warn!(available, threshold, "memory pressure, but no pod to evict");
+            }
+        }
+    }
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let mut total = 0;
+    walk(path, meta.dev(), &mut total);
+    total
+}
+
+/// What one pod keeps on the node's disk.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PodStorage {
+    /// Writable layer plus logs, per container name.
+    pub containers: BTreeMap<String, u64>,
+    /// Disk emptyDir volumes, per volume name.
+    pub empty_dirs: BTreeMap<String, u64>,
+}
+
+impl PodStorage {
+    pub fn total(&self) -> u64 {
+        self.containers.values().sum::<u64>() + self.empty_dirs.values().sum::<u64>()
+    }
+}
+
+fn measure_storage(
+    ctx: &Ctx,
+    entry: &PodEntry,
+    records: &[minato_runtime::ContainerRecord],
+) -> PodStorage {
+    let mut out = PodStorage::default();
+    for r in records.iter().filter(|r| r.pod_uid == entry.uid) {
+        let layer = disk_usage(&ctx.runtime.writable_layer_dir(&r.id));
+        *out.containers.entry(r.container_name.clone()).or_default() += layer;
+    }
+    let log_dir = ctx.pod_log_dir(&entry.pod);
+    if let Ok(dirs) = std::fs::read_dir(&log_dir) {
+        for d in dirs.flatten() {
+            let name = d.file_name().to_string_lossy().into_owned();
+            *out.containers.entry(name).or_default() += disk_usage(&d.path());
+        }
+    }
+    let spec = entry.pod.spec.clone().unwrap_or_default();
+    for v in spec.volumes.iter().flatten() {
+        if let Some(ed) = &v.empty_dir {
+            if ed.medium.as_deref() != Some("Memory") {
+                let dir = crate::pods::volumes::volume_dir(
+                    &ctx.pod_dir(&entry.uid),
+                    "kubernetes.io~empty-dir",
+                    &v.name,
+                );
+                out.empty_dirs.insert(v.name.clone(), disk_usage(&dir));
+            }
+        }
+    }
+    out
+}
+
+/// Why a pod breaks its local storage limits, in upstream's words; `None` if it does not.
+pub fn storage_limit_violation(pod: &Pod, usage: &PodStorage) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    for v in spec.volumes.iter().flatten() {
+        let Some(ed) = &v.empty_dir else { continue };
+        let Some(limit) = &ed.size_limit else {
             continue;
         };
-        let message = format!(
-            "The node was low on resource: memory. Threshold quantity: {}Ki, available: {}Ki. Pod was using {}Ki, request is {}Ki.",
-            threshold / 1024,
-            available / 1024,
-            victim.usage / 1024,
-            victim.request / 1024
+        let used = usage.empty_dirs.get(&v.name).copied().unwrap_or(0);
+        if ed.medium.as_deref() != Some("Memory") && used as i64 > value(&limit.0) {
+            return Some(format!(
+                "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
+                v.name, limit.0
+            ));
+        }
+    }
+    let limit_of = |c: &k8s_openapi::api::core::v1::Container| {
+        c.resources
+            .as_ref()?
+            .limits
+            .as_ref()?
+            .get("ephemeral-storage")
+            .cloned()
+    };
+    for c in &spec.containers {
+        if let Some(limit) = limit_of(c) {
+            let used = usage.containers.get(&c.name).copied().unwrap_or(0);
+            if used as i64 > value(&limit.0) {
+                return Some(format!(
+                    "Container {} exceeded its local ephemeral storage limit {:?}. ",
+                    c.name, limit.0
+                ));
+            }
+        }
+    }
+    // The pod-level limit counts only when every container has one (upstream sums them).
+    let limits: Option<Vec<i64>> = spec
+        .containers
+        .iter()
+        .map(|c| limit_of(c).map(|q| value(&q.0)))
+        .collect();
+    if let Some(limits) = limits.filter(|l| !l.is_empty()) {
+        let total: i64 = limits.iter().sum();
+        if usage.total() as i64 > total {
+            return Some(format!(
+                "Pod ephemeral local storage usage exceeds the total limit of containers {}. ",
+                bytes_quantity(total)
+            ));
+        }
+    }
+    None
+}
+
+/// A byte count as a Kubernetes quantity in binary units where exact ("20Mi", "1536Ki").
+fn bytes_quantity(v: i64) -> String {
+    let mut v = v;
+    for suffix in ["", "Ki", "Mi", "Gi", "Ti", "Pi"] {
+        if v == 0 || v % 1024 != 0 || suffix == "Pi" {
+            return format!("{v}{suffix}");
+        }
+        v /= 1024;
+    }
+    v.to_string()
+}
+
+fn has_storage_limits(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    spec.volumes
+        .iter()
+        .flatten()
+        .any(|v| v.empty_dir.as_ref().is_some_and(|e| e.size_limit.is_some()))
+        || spec.containers.iter().any(|c| {
+            c.resources
+                .as_ref()
+                .and_then(|r| r.limits.as_ref())
+                .is_some_and(|l| l.contains_key("ephemeral-storage"))
+        })
+}
+
+fn memory_usage(ctx: &Ctx, entry: &PodEntry) -> i64 {
+    let spec = entry.pod.spec.clone().unwrap_or_default();
+    let cgroup = crate::pods::resources::pod_cgroup(&ctx.config.cgroup_root, &spec, &entry.uid);
+    ctx.runtime
+        .cgroup_usage(&cgroup)
+        .map(|u| u.memory_working_set_bytes as i64)
+        .unwrap_or(0)
+}
+
+/// Removes every image no container uses (older than the kubelet's 2 minutes), the
+/// node-level reclaim that comes before evicting pods for disk.
+fn reclaim_images(ctx: &Ctx) {
+    let in_use: HashSet<String> = ctx
+        .runtime
+        .containers()
+        .map(|rs| rs.into_iter().map(|r| r.image_id).collect())
+        .unwrap_or_default();
+    let policy = minato_images::GcPolicy {
+        high_percent: 0,
+        low_percent: 0,
+        min_age: Duration::from_secs(120),
+    };
+    match ctx.images.garbage_collect_with(&in_use, &policy) {
+        Ok(r) if !r.removed.is_empty() => {
+            info!(removed = ?r.removed, bytes = r.bytes_freed, "removed unused images under disk pressure")
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot remove unused images"),
+    }
+}
+
+fn pressure_message(met: &Met) -> String {
+    let unit = |v: u64| match met.signal.resource() {
+        "memory" | "ephemeral-storage" => format!("{}Ki", v / 1024),
+        _ => v.to_string(),
+    };
+    format!(
+        "The node was low on resource: {}. Threshold quantity: {}, available: {}. ",
+        met.signal.resource(),
+        unit(met.threshold),
+        unit(met.available)
+    )
+}
+
+/// One pass; blocking (it walks directories and reads cgroups).
+fn pass(ctx: &Ctx) {
+    let pods: Vec<PodEntry> = ctx
+        .running_pods()
+        .into_iter()
+        .filter(|p| !ctx.is_evicted(&p.uid))
+        .collect();
+    let records = ctx.runtime.containers().unwrap_or_default();
+    let mut storage: BTreeMap<String, PodStorage> = BTreeMap::new();
+    for p in pods.iter().filter(|p| has_storage_limits(&p.pod)) {
+        let usage = measure_storage(ctx, p, &records);
+        if let Some(message) = storage_limit_violation(&p.pod, &usage) {
+            info!(pod_uid = %p.uid, %message, "evicting pod over its local storage limit");
+            ctx.evict(&p.uid, message);
+        }
+        storage.insert(p.uid.clone(), usage);
+    }
+    let config = &ctx.config;
+    let observe = || Observations::read(&config.data_dir, &config.images_dir());
+    let mut met = config.eviction_hard.met(&observe());
+    if met.iter().any(|m| m.signal.is_disk()) {
+        reclaim_images(ctx);
+        met = config.eviction_hard.met(&observe());
+    }
+    // Memory first, as upstream orders its thresholds.
+    met.sort_by_key(|m| m.signal != Signal::MemoryAvailable);
+    let Some(first) = met.first() else { return };
+    let memory = first.signal == Signal::MemoryAvailable;
+    let candidates: Vec<Candidate> = pods
+        .iter()
+        .filter(|p| !ctx.is_evicted(&p.uid))
+        .map(|p| {
+            let usage = if memory {
+                memory_usage(ctx, p)
+            } else {
+                storage
+                    .get(&p.uid)
+                    .cloned()
+                    .unwrap_or_else(|| measure_storage(ctx, p, &records))
+                    .total() as i64
+            };
+            let resource = if memory {
+                "memory"
+            } else {
+                "ephemeral-storage"
+            };
+            Candidate {
+                uid: p.uid.clone(),
+                usage,
+                request: request(&p.pod, resource),
+                priority: p.pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
+            }
+        })
+        .collect();
+    let Some(victim) = rank(candidates).into_iter().next() else {
+        warn!(
+            signal = first.signal.name(),
+            "node under pressure, but no pod to evict"
         );
-        info!(pod_uid = %victim.uid, %message, "evicting pod");
-        ctx.evict(&victim.uid, message);
+        return;
+    };
+    let message = format!(
+        "{}Pod was using {}Ki, request is {}Ki. ",
+        pressure_message(first),
+        victim.usage / 1024,
+        victim.request / 1024
+    );
+    info!(pod_uid = %victim.uid, %message, "evicting pod");
+    ctx.evict(&victim.uid, message);
+}
+
+/// Runs the eviction manager until the agent stops.
+pub async fn run(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    loop {
+        tick.tick().await;
+        let ctx = ctx.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || pass(&ctx)).await {
+            warn!(error = %e, "eviction pass failed");
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{
+        Container, EmptyDirVolumeSource, PodSpec, ResourceRequirements, Volume,
+    };
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
     fn c(uid: &str, usage: i64, request: i64, priority: i32) -> Candidate {
         Candidate {
@@ -124,5 +378,75 @@ mod tests {
             order,
             vec!["over-big", "over-small", "over-important", "within"]
         );
+    }
+
+    fn container(name: &str, limit: Option<&str>) -> Container {
+        Container {
+            name: name.into(),
+            resources: limit.map(|l| ResourceRequirements {
+                limits: Some([("ephemeral-storage".to_string(), Quantity(l.into()))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(containers: Vec<Container>, volumes: Vec<Volume>) -> Pod {
+        Pod {
+            spec: Some(PodSpec {
+                containers,
+                volumes: Some(volumes),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn storage_limits_are_enforced_with_upstreams_messages() {
+        let scratch = Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("1Mi".into())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let p = pod(vec![container("app", None)], vec![scratch]);
+        let mut usage = PodStorage::default();
+        usage.empty_dirs.insert("scratch".into(), 512 * 1024);
+        assert_eq!(storage_limit_violation(&p, &usage), None);
+        usage.empty_dirs.insert("scratch".into(), 2 << 20);
+        assert_eq!(
+            storage_limit_violation(&p, &usage).as_deref(),
+            Some("Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ")
+        );
+
+        let p = pod(
+            vec![container("a", Some("10Mi")), container("b", Some("10Mi"))],
+            vec![],
+        );
+        let mut usage = PodStorage::default();
+        usage.containers.insert("a".into(), 11 << 20);
+        assert_eq!(
+            storage_limit_violation(&p, &usage).as_deref(),
+            Some("Container a exceeded its local ephemeral storage limit \"10Mi\". ")
+        );
+        usage.containers.insert("a".into(), 9 << 20);
+        usage.empty_dirs.insert("tmp".into(), 12 << 20);
+        assert_eq!(
+            storage_limit_violation(&p, &usage).as_deref(),
+            Some("Pod ephemeral local storage usage exceeds the total limit of containers 20Mi. ")
+        );
+    }
+
+    #[test]
+    fn disk_usage_counts_blocks_of_a_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/f"), vec![1u8; 64 * 1024]).unwrap();
+        let used = disk_usage(dir.path());
+        assert!(used >= 64 * 1024, "{used}");
+        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
     }
 }

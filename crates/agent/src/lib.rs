@@ -16,6 +16,7 @@ pub mod node;
 pub mod pods;
 pub mod server;
 pub mod stats;
+pub mod thresholds;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -73,9 +74,15 @@ pub struct AgentConfig {
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub registries: minato_images::RegistriesConfig,
-    /// Hard eviction threshold: evict pods while available memory is below this many bytes
-    /// (the kubelet's memory.available<100Mi).
-    pub eviction_memory_available: u64,
+    /// Hard eviction thresholds (the kubelet's --eviction-hard).
+    pub eviction_hard: thresholds::Thresholds,
+}
+
+impl AgentConfig {
+    /// Where the node's images live (the kubelet's imagefs).
+    pub fn images_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
 }
 
 /// A pod as the server side needs to find it.
@@ -236,8 +243,7 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     })?;
     let info = runtime.info();
     let runtime_version = format!("{}://{}", info.name, info.version);
-    let images =
-        minato_images::ImageStore::open(config.data_dir.join("images"), config.registries.clone())?;
+    let images = minato_images::ImageStore::open(config.images_dir(), config.registries.clone())?;
     let host = host::HostInfo::read(&config.data_dir);
 
     // The server first: the Node advertises its port.
@@ -289,7 +295,7 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     );
     let serve = server::serve(ctx.clone(), listener);
     tokio::select! {
-        _ = eviction::run(ctx.clone(), config.eviction_memory_available) => Err(Error::Server("eviction manager stopped".into())),
+        _ = eviction::run(ctx.clone()) => Err(Error::Server("eviction manager stopped".into())),
         _ = image_gc(ctx.clone()) => Err(Error::Server("image garbage collection stopped".into())),
         _ = heartbeat => Err(Error::Server("heartbeat stopped".into())),
         r = serve => r,

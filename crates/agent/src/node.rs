@@ -26,42 +26,12 @@ const LEASE_DURATION_SECONDS: i32 = 40;
 const RENEW_INTERVAL: Duration = Duration::from_secs(10);
 const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Pressure signals measured on the host (the eviction manager's inputs).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Pressure {
-    pub memory: bool,
-    pub disk: bool,
-    pub pid: bool,
-}
+pub use crate::thresholds::Pressure;
 
-/// Filesystem available below this share is disk pressure (nodefs.available<10%).
-pub const DISK_AVAILABLE_MIN_PERCENT: u64 = 10;
-
-/// Reads the pressure signals now.
+/// Reads the host's signals and says which pressure conditions the hard thresholds make.
 pub fn measure_pressure(config: &AgentConfig) -> Pressure {
-    let (_, mem_available) = crate::host::meminfo();
-    let (total, available) = crate::host::filesystem_usage(&config.data_dir);
-    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(u64::MAX);
-    let procs = std::fs::read_dir("/proc")
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .bytes()
-                        .all(|b| b.is_ascii_digit())
-                })
-                .count() as u64
-        })
-        .unwrap_or(0);
-    Pressure {
-        memory: mem_available > 0 && mem_available < config.eviction_memory_available,
-        disk: total > 0 && available * 100 < total * DISK_AVAILABLE_MIN_PERCENT,
-        pid: procs * 10 > pid_max * 9,
-    }
+    let obs = crate::thresholds::Observations::read(&config.data_dir, &config.images_dir());
+    Pressure::from_met(&config.eviction_hard.met(&obs))
 }
 
 fn now_secs() -> Time {

@@ -103,10 +103,12 @@ struct NodeArgs {
     /// Registry mirrors and credentials (k3s's registries.yaml format).
     #[arg(long, default_value = "/etc/minato/registries.yaml")]
     registries: PathBuf,
-    /// Evict pods while the node's available memory is below this (the kubelet's
-    /// --eviction-hard memory.available), as a quantity such as 100Mi.
-    #[arg(long, default_value = "100Mi")]
-    eviction_memory_available: String,
+    /// Hard eviction thresholds, as the kubelet's: e.g.
+    /// "memory.available<100Mi,nodefs.available<10%". Unset: the kubelet's defaults
+    /// (memory.available<100Mi, nodefs.available<10%, nodefs.inodesFree<5%,
+    /// imagefs.available<15%, imagefs.inodesFree<5%); signals not named are not watched.
+    #[arg(long)]
+    eviction_hard: Option<minato_agent::thresholds::Thresholds>,
 }
 
 #[derive(Parser)]
@@ -339,17 +341,7 @@ fn agent_config(
         serving_cert_pem: cert,
         serving_key_pem: key,
         registries,
-        eviction_memory_available: u64::try_from(minato_scheduler::resources::value(
-            &node.eviction_memory_available,
-        ))
-        .ok()
-        .filter(|v| *v > 0)
-        .with_context(|| {
-            format!(
-                "--eviction-memory-available {:?} is not a positive quantity (e.g. 100Mi)",
-                node.eviction_memory_available
-            )
-        })?,
+        eviction_hard: node.eviction_hard.clone().unwrap_or_default(),
     })
 }
 

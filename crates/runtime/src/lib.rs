@@ -298,6 +298,19 @@ impl Runtime {
         self.inner.cfg.state_dir.join("containers").join(id)
     }
 
+    /// The directory holding what a container wrote to its root filesystem: the overlay's
+    /// upper layer, or the copied rootfs where overlay is not available (the eviction
+    /// manager measures it against ephemeral-storage limits).
+    pub fn writable_layer_dir(&self, id: &str) -> PathBuf {
+        let bundle = self.bundle_dir(id);
+        let upper = bundle.join("upper");
+        if upper.exists() {
+            upper
+        } else {
+            bundle.join("rootfs")
+        }
+    }
+
     /// Creates the pod-level cgroup (e.g. `/minato/burstable/pod<uid>`) with optional limits.
     pub fn ensure_pod_cgroup(&self, path: &str, res: &Resources) -> Result<(), RuntimeError> {
         self.inner.cgroups.ensure(path, res)
