@@ -127,9 +127,9 @@ pub fn spawn(state: Arc<State>) {
                 Err(_) => continue,
             };
             while let Some(ev) = stream.next().await {
-                match ev {
+                match ev.as_deref() {
                     Ok(Event::Delete { kv }) => {
-                        if let Ok(crd) = from_stored(&kv) {
+                        if let Ok(crd) = from_stored(kv) {
                             cleanup(&state, &crd).await;
                         }
                         let _ = sync(&state).await;

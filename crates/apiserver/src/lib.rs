@@ -30,5 +30,6 @@ pub mod subresource;
 pub mod table;
 pub mod tokens;
 pub mod watch;
+pub mod watch_cache;
 
 pub use server::{Config, RunningServer};

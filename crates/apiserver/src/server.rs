@@ -67,6 +67,8 @@ pub struct State {
     pub kubelet: crate::nodeproxy::KubeletClient,
     /// Signs and verifies service account tokens.
     pub tokens: crate::tokens::TokenIssuer,
+    /// Recent events decoded and encoded once for all watchers.
+    pub watch_cache: crate::watch_cache::WatchCache,
 }
 
 /// A started server.
@@ -162,6 +164,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         started: Instant::now(),
         kubelet,
         tokens,
+        watch_cache: Default::default(),
     });
     crate::bootstrap::run(&state, addr)
         .await

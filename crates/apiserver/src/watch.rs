@@ -16,7 +16,8 @@ use crate::filter::Filter;
 use crate::http::{streaming, Response};
 use crate::meta;
 use crate::request::{accept, Accept, Query};
-use crate::resource::{from_stored, list_objects, to_route_version, Route};
+use crate::resource::{list_objects, Route};
+use crate::watch_cache::{encode_line, WatchCache};
 use crate::server::State;
 
 /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
@@ -46,12 +47,18 @@ impl Encoder {
             self.headers_sent = true;
             t
         } else {
-            obj.clone()
+            return encode_line(kind, obj);
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        encode_line(kind, &object)
+    }
+
+    /// A live event: JSON lines come from the shared cache (one encoding per write).
+    fn live_event(&mut self, cache: &WatchCache, revision: i64, kind: &'static str, obj: &Value) -> Bytes {
+        if self.table {
+            self.event(kind, obj)
+        } else {
+            cache.line(revision, kind, obj)
+        }
     }
 
     fn bookmark(&self, rev: i64, initial_end: bool) -> Bytes {
@@ -161,6 +168,7 @@ pub async fn watch(
     };
 
     let entry = route.entry.clone();
+    let state = state.clone();
     tokio::spawn(async move {
         let Some(mut stream) = stream else { return };
         for obj in &initial {
@@ -195,10 +203,12 @@ pub async fn watch(
                 }
                 Ok(Some(Ok(event))) => {
                     last_rev = event.revision();
-                    let Some((kind, obj)) = translate(&entry, &filter, &event) else {
+                    let cache = &state.watch_cache;
+                    let Some((kind, obj)) = translate(cache, &entry, &filter, &event) else {
                         continue;
                     };
-                    if tx.send(Ok(enc.event(kind, &obj))).await.is_err() {
+                    let line = enc.live_event(cache, last_rev, kind, &obj);
+                    if tx.send(Ok(line)).await.is_err() {
                         return;
                     }
                 }
@@ -219,17 +229,22 @@ pub async fn watch(
 /// Maps a store event to a watch event for this watcher: selector transitions become ADDED or
 /// DELETED, as upstream's watch cache does.
 fn translate(
+    cache: &WatchCache,
     entry: &minato_resources::registry::Entry,
     filter: &Filter,
     event: &Event,
-) -> Option<(&'static str, Value)> {
-    let decode =
-        |kv: &minato_store::KeyValue| from_stored(kv).ok().map(|v| to_route_version(entry, v));
+) -> Option<(&'static str, Arc<Value>)> {
+    let decode = |kv: &minato_store::KeyValue| cache.object(entry, kv);
     match event {
         Event::Put { kv, prev } => {
             let new = decode(kv)?;
             let new_match = filter.matches(&new);
-            let old_match = prev.as_ref().and_then(decode).map(|o| filter.matches(&o));
+            // Without a selector every old object matched: no need to decode it.
+            let old_match = if filter.is_empty() {
+                prev.as_ref().map(|_| true)
+            } else {
+                prev.as_ref().and_then(decode).map(|o| filter.matches(&o))
+            };
             match (old_match, new_match) {
                 (None, true) | (Some(false), true) => Some(("ADDED", new)),
                 (Some(true), true) => Some(("MODIFIED", new)),

@@ -1409,14 +1409,16 @@ pub async fn run_deployment_controller(client: Client, workers: u16) -> Result<(
         watcher(
             Api::<ReplicaSet>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .modify(crate::podutil::strip_managed_fields),
     )
     .default_backoff()
     .touched_objects();
     let (pods, pod_writer) = reflector::store();
     let pod_stream = reflector::reflector(
         pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+            .modify(crate::podutil::strip_managed_fields),
     )
     .default_backoff()
     .touched_objects();

@@ -419,7 +419,8 @@ pub async fn run_node_lifecycle_controller_with(
     let (nodes, node_w) = reflector::store();
     let node_stream = reflector::reflector(
         node_w,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+            .modify(crate::podutil::strip_managed_fields),
     )
     .default_backoff()
     .touched_objects();
@@ -436,7 +437,16 @@ pub async fn run_node_lifecycle_controller_with(
     let (pods, pod_w) = reflector::store();
     let pod_stream = reflector::reflector(
         pod_w,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).modify(|p| {
+            crate::podutil::strip_managed_fields(p);
+            // Eviction needs only the pod's identity, node and tolerations.
+            p.status = None;
+            if let Some(spec) = p.spec.as_mut() {
+                spec.containers.clear();
+                spec.init_containers = None;
+                spec.volumes = None;
+            }
+        }),
     )
     .default_backoff()
     .touched_objects();
@@ -508,7 +518,7 @@ impl Ctx {
                 }
                 Err(e) => {
                     tracing::debug!(node = %name, error = %e, "node sync failed");
-                    (*node).clone()
+                    std::borrow::Cow::Borrowed(&*node)
                 }
             };
             taints_by_node.insert(name, no_execute_taints(&node));
@@ -518,6 +528,11 @@ impl Ctx {
                 .get(n)
                 .is_some_and(|ts| ts.iter().any(|t| &t.key == k && t.time_added.is_none()))
         });
+        if taints_by_node.values().all(Vec::is_empty) {
+            // No node has a NoExecute taint: no pod is to be evicted, so skip the walk over
+            // every pod (this pass runs up to four times a second while pods change).
+            return self.until(next);
+        }
         let pods = self.pods.state();
         let live: HashSet<String> = pods
             .iter()
@@ -563,6 +578,11 @@ impl Ctx {
                 }
             }
         }
+        self.until(next)
+    }
+
+    /// How long to sleep until `next`, or the monitor period when nothing is due.
+    fn until(&self, next: Option<Timestamp>) -> Duration {
         next.and_then(|n| n.duration_since(Timestamp::now()).try_into().ok())
             .unwrap_or(self.cfg.monitor_period)
             .max(Duration::from_millis(10))
@@ -570,15 +590,16 @@ impl Ctx {
 
     /// Marks the node Unknown if it went silent and sets its taints; returns the node as
     /// written and when its heartbeat would go stale.
-    async fn sync_node(
+    async fn sync_node<'a>(
         &self,
-        node: &Node,
+        node: &'a Node,
         lease: Option<&Lease>,
         now: Timestamp,
-    ) -> Result<(Node, Option<Timestamp>), Error> {
+    ) -> Result<(std::borrow::Cow<'a, Node>, Option<Timestamp>), Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let name = node.name_any();
-        let mut node = node.clone();
+        // Most passes change nothing: borrow, and own only what the API returns.
+        let mut node = std::borrow::Cow::Borrowed(node);
         let mut recheck = None;
         match node_health(&node, lease, now, &self.cfg) {
             Health::Fresh { recheck_at } => recheck = recheck_at,
@@ -592,13 +613,14 @@ impl Ctx {
                     "metadata": {"resourceVersion": node.resource_version()},
                     "status": {"conditions": conditions},
                 });
-                node = api
-                    .patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
-                    .await?;
+                node = std::borrow::Cow::Owned(
+                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch))
+                        .await?,
+                );
                 tracing::info!(node = %name, "node stopped posting status; marked Unknown");
                 if was_ready {
                     self.node_events.normal(
-                        &node,
+                        &*node,
                         "NodeNotReady",
                         format!("Node {name} status is now: NodeNotReady"),
                     );
@@ -610,9 +632,10 @@ impl Ctx {
                 "metadata": {"resourceVersion": node.resource_version()},
                 "spec": {"taints": taints},
             });
-            node = api
-                .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                .await?;
+            node = std::borrow::Cow::Owned(
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await?,
+            );
             tracing::info!(node = %name, ready = ?ready_status(&node), "node taints updated");
         }
         Ok((node, recheck))

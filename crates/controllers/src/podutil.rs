@@ -296,3 +296,10 @@ pub fn pods_to_delete<'a>(
 
 #[cfg(test)]
 mod tests;
+
+/// Drops an object's managedFields before it goes into an informer's cache: controllers never
+/// read them, and they are often the largest part of an object (kube-controller-manager's
+/// informers strip them too).
+pub fn strip_managed_fields<K: kube::Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
+}

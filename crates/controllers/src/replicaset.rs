@@ -224,8 +224,11 @@ pub async fn run_replicaset_controller(client: Client, workers: u16) -> Result<(
     let rs_api: Api<ReplicaSet> = Api::all(client.clone());
     let pod_api: Api<Pod> = Api::all(client.clone());
     let (pods, pod_writer) = reflector::store();
-    let pod_stream = reflector::reflector(pod_writer, watcher(pod_api, watcher::Config::default()))
-        .default_backoff()
+    let pod_stream = reflector::reflector(
+        pod_writer,
+        watcher(pod_api, watcher::Config::default()).modify(crate::podutil::strip_managed_fields),
+    )
+    .default_backoff()
         .touched_objects();
     let controller = Controller::new(rs_api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(workers.max(1)));

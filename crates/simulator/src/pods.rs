@@ -404,7 +404,11 @@ impl PodLoop {
 pub(crate) async fn run_pods(shared: Arc<Shared>) -> Result<(), Error> {
     let api: Api<Pod> = Api::all(shared.client.clone());
     let cfg = watcher::Config::default().fields("spec.nodeName!=");
-    let mut stream = watcher::watcher(api, cfg).default_backoff().boxed();
+    // The simulator never reads managedFields; keeping them would double what it holds.
+    let mut stream = watcher::watcher(api, cfg)
+        .modify(|p| p.metadata.managed_fields = None)
+        .default_backoff()
+        .boxed();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut lp = PodLoop {
         shared,

@@ -10,6 +10,7 @@
 //! (the API server stores JSON).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 
@@ -93,7 +94,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// A stream of watch events for one prefix, in revision order. It ends only when the store is
 /// dropped or the watcher falls too far behind (then the last item is an error and the client
 /// re-watches from its last revision, as with etcd).
-pub type WatchStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+/// Events are shared by every watcher of the store (one allocation per write, not per
+/// watcher).
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<Arc<Event>>> + Send>>;
 
 /// Options for [`Store::range`].
 #[derive(Clone, Debug, Default)]

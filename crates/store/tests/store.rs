@@ -25,6 +25,7 @@ async fn next(w: &mut WatchStream) -> Event {
         .await
         .expect("watch event timed out")
         .expect("watch ended")
+        .map(|e| (*e).clone())
         .unwrap()
 }
 
