@@ -17,8 +17,8 @@ use crate::http::{streaming, Response};
 use crate::meta;
 use crate::request::{accept, Accept, Query};
 use crate::resource::{list_objects, Route};
-use crate::watch_cache::{encode_line, WatchCache};
 use crate::server::State;
+use crate::watch_cache::{encode_line, WatchCache};
 
 /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
@@ -53,7 +53,13 @@ impl Encoder {
     }
 
     /// A live event: JSON lines come from the shared cache (one encoding per write).
-    fn live_event(&mut self, cache: &WatchCache, revision: i64, kind: &'static str, obj: &Value) -> Bytes {
+    fn live_event(
+        &mut self,
+        cache: &WatchCache,
+        revision: i64,
+        kind: &'static str,
+        obj: &Value,
+    ) -> Bytes {
         if self.table {
             self.event(kind, obj)
         } else {

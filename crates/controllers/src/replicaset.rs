@@ -229,7 +229,7 @@ pub async fn run_replicaset_controller(client: Client, workers: u16) -> Result<(
         watcher(pod_api, watcher::Config::default()).modify(crate::podutil::strip_managed_fields),
     )
     .default_backoff()
-        .touched_objects();
+    .touched_objects();
     let controller = Controller::new(rs_api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(workers.max(1)));
     let rss = controller.store();
