@@ -1,15 +1,20 @@
 //! The scheduler's model of the cluster: pods and nodes as plain structs, with what the plugins
 //! need precomputed (requests, ports, parsed affinity terms).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, Taint};
-use minato_selectors::LabelSelector;
+use minato_selectors::{LabelSelector, Operator};
 
 use crate::resources::{self, Resources};
 
 pub type Labels = BTreeMap<String, String>;
+
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+pub const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
 
 /// Converts a typed `metav1.LabelSelector` (`None` selects nothing, as upstream).
 pub fn label_selector(
@@ -57,14 +62,18 @@ impl AffinityTerm {
 
     /// Whether `pod` is selected by this term (namespace and labels).
     pub fn matches(&self, pod: &PodInfo, namespaces: &HashMap<String, Labels>) -> bool {
-        let ns_ok = self.namespaces.contains(&pod.namespace)
+        self.namespace_matches(&pod.namespace, namespaces) && self.selector.matches(&pod.labels)
+    }
+
+    /// Whether pods of `namespace` may be selected by this term.
+    pub fn namespace_matches(&self, namespace: &str, namespaces: &HashMap<String, Labels>) -> bool {
+        self.namespaces.contains(namespace)
             || self.namespace_selector.as_ref().is_some_and(|s| {
                 namespaces
-                    .get(&pod.namespace)
+                    .get(namespace)
                     .is_some_and(|labels| s.matches(labels))
-                    || (s.is_empty() && !namespaces.contains_key(&pod.namespace))
-            });
-        ns_ok && self.selector.matches(&pod.labels)
+                    || (s.is_empty() && !namespaces.contains_key(namespace))
+            })
     }
 }
 
@@ -231,6 +240,16 @@ pub struct NodeInfo {
     pub used_ports: Vec<(String, String, i32)>,
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
+    /// Ready condition True; kept with the node object because every filter pass asks.
+    pub ready: bool,
+    /// spec.unschedulable, likewise.
+    pub unschedulable: bool,
+    /// Normalized image name → size, from node.status.images.
+    pub images: HashMap<String, i64>,
+    /// The hostname and zone labels, which topology spreading reads for every feasible node
+    /// of every pod: kept apart from `labels` to spare that many map walks.
+    hostname: Option<String>,
+    zone: Option<String>,
 }
 
 impl NodeInfo {
@@ -248,6 +267,11 @@ impl NodeInfo {
             used_ports: Vec::new(),
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
+            ready: false,
+            unschedulable: false,
+            images: HashMap::new(),
+            hostname: None,
+            zone: None,
         }
     }
 
@@ -260,6 +284,8 @@ impl NodeInfo {
 
     pub fn set_node(&mut self, node: Arc<Node>) {
         self.labels = node.metadata.labels.clone().unwrap_or_default();
+        self.hostname = self.labels.get(LABEL_HOSTNAME).cloned();
+        self.zone = self.labels.get(LABEL_ZONE).cloned();
         self.taints = node
             .spec
             .as_ref()
@@ -274,6 +300,22 @@ impl NodeInfo {
             .and_then(|a| a.get("pods"))
             .map(|q| resources::value(&q.0))
             .unwrap_or(0);
+        self.ready = node_ready(&node);
+        self.unschedulable = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        self.images.clear();
+        let images = node.status.as_ref().and_then(|s| s.images.as_ref());
+        for img in images.into_iter().flatten() {
+            let size = img.size_bytes.unwrap_or(0);
+            for name in img.names.iter().flatten() {
+                self.images
+                    .entry(crate::plugins::image_locality::normalize_image(name))
+                    .or_insert(size);
+            }
+        }
         self.node = Some(node);
     }
 
@@ -312,6 +354,15 @@ impl NodeInfo {
         Some(pod)
     }
 
+    /// The value of label `key` (the hostname and zone without a map walk).
+    pub fn label(&self, key: &str) -> Option<&str> {
+        match key {
+            LABEL_HOSTNAME => self.hostname.as_deref(),
+            LABEL_ZONE => self.zone.as_deref(),
+            _ => self.labels.get(key).map(String::as_str),
+        }
+    }
+
     pub fn spec_unschedulable(&self) -> bool {
         self.node
             .as_ref()
@@ -322,13 +373,186 @@ impl NodeInfo {
 
     /// Ready condition True (nodes without conditions are treated as not ready).
     pub fn ready(&self) -> bool {
-        self.node
-            .as_ref()
-            .and_then(|n| n.status.as_ref())
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True")
+        self.node.as_deref().is_some_and(node_ready)
     }
+}
+
+fn node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.status == "True")
+}
+
+/// A pod in a posting list with the slot of its node, hashed and compared by uid so a set can
+/// be probed with a `&str`. `terminating` is copied here so that the common checks do not
+/// have to load every candidate's `PodInfo`.
+#[derive(Debug, Clone)]
+struct Entry {
+    pod: Arc<PodInfo>,
+    slot: usize,
+    terminating: bool,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.pod.uid == other.pod.uid
+    }
+}
+
+impl Eq for Entry {}
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.pod.uid.hash(state)
+    }
+}
+
+impl Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.pod.uid
+    }
+}
+
+/// One posting list of the pod index.
+type PodSet = HashSet<Entry>;
+
+/// Removes `uid` from the set under `key`, dropping the set once empty (pod churn must not
+/// leave every label value ever seen behind).
+fn set_remove(map: &mut HashMap<String, PodSet>, key: &str, uid: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(uid);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct NamespacePods {
+    all: PodSet,
+    /// label key → value → pods
+    by_label: HashMap<String, HashMap<String, PodSet>>,
+    /// controller uid → pods (the system default spreading counts these)
+    by_controller: HashMap<String, PodSet>,
+}
+
+/// The pods counted on nodes, indexed so that plugins counting the pods a selector matches
+/// (PodTopologySpread, InterPodAffinity) visit candidates only instead of every pod of the
+/// cluster for every pod they schedule.
+#[derive(Debug, Default, Clone)]
+struct PodIndex {
+    namespaces: HashMap<String, NamespacePods>,
+    with_affinity: PodSet,
+    with_required_anti_affinity: PodSet,
+}
+
+impl PodIndex {
+    fn insert(&mut self, pod: &Arc<PodInfo>, slot: usize) {
+        let entry = || Entry {
+            pod: Arc::clone(pod),
+            slot,
+            terminating: pod.terminating,
+        };
+        // every pod update re-inserts the pod: copy a key only when it is new
+        macro_rules! at {
+            ($map:expr, $key:expr) => {
+                match $map.get_mut($key.as_str()) {
+                    Some(v) => v,
+                    None => $map.entry($key.clone()).or_default(),
+                }
+            };
+        }
+        let ns = at!(self.namespaces, pod.namespace);
+        ns.all.replace(entry());
+        for (k, v) in &pod.labels {
+            let values = at!(ns.by_label, k);
+            at!(values, v).replace(entry());
+        }
+        if let Some((_, uid)) = &pod.controller {
+            at!(ns.by_controller, uid).replace(entry());
+        }
+        if pod.has_affinity() {
+            self.with_affinity.replace(entry());
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.with_required_anti_affinity.replace(entry());
+        }
+    }
+
+    fn remove(&mut self, pod: &PodInfo) {
+        let uid = pod.uid.as_str();
+        if let Some(ns) = self.namespaces.get_mut(&pod.namespace) {
+            ns.all.remove(uid);
+            for (k, v) in &pod.labels {
+                if let Some(values) = ns.by_label.get_mut(k) {
+                    set_remove(values, v, uid);
+                    if values.is_empty() {
+                        ns.by_label.remove(k);
+                    }
+                }
+            }
+            if let Some((_, c)) = &pod.controller {
+                set_remove(&mut ns.by_controller, c, uid);
+            }
+            if ns.all.is_empty() {
+                self.namespaces.remove(&pod.namespace);
+            }
+        }
+        self.with_affinity.remove(uid);
+        self.with_required_anti_affinity.remove(uid);
+    }
+
+    /// The posting lists whose union holds every pod of `namespace` that `selector` may match:
+    /// those of the `=`/`in` requirement with the fewest pods, else the whole namespace. The
+    /// lists are disjoint (one value per key per pod), so no pod comes twice. True when every
+    /// pod in them matches (that requirement is the selector's only one).
+    fn candidates(&self, namespace: &str, selector: &LabelSelector) -> (Vec<&PodSet>, bool) {
+        let Some(ns) = self.namespaces.get(namespace) else {
+            return (Vec::new(), true);
+        };
+        if selector.is_nothing() {
+            return (Vec::new(), true);
+        }
+        let mut best: Option<(usize, Vec<&PodSet>)> = None;
+        for r in selector.requirements() {
+            if !matches!(
+                r.operator(),
+                Operator::In | Operator::Equals | Operator::DoubleEquals
+            ) {
+                continue;
+            }
+            let values = ns.by_label.get(r.key());
+            let mut sets: Vec<&PodSet> = Vec::new();
+            for (i, v) in r.values().iter().enumerate() {
+                // a value listed twice must not bring its pods twice
+                if r.values()[..i].contains(v) {
+                    continue;
+                }
+                if let Some(set) = values.and_then(|m| m.get(v)) {
+                    sets.push(set);
+                }
+            }
+            let size = sets.iter().map(|s| s.len()).sum();
+            if best.as_ref().is_none_or(|(n, _)| size < *n) {
+                best = Some((size, sets));
+            }
+        }
+        match best {
+            Some((_, sets)) => (sets, selector.requirements().len() == 1),
+            None => (vec![&ns.all], selector.is_empty()),
+        }
+    }
+}
+
+/// A counted pod and its node (one with a Node object), as the pod index yields them.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedPod<'a> {
+    pub pod: &'a Arc<PodInfo>,
+    pub node: &'a NodeInfo,
+    /// `pod.terminating`, without loading the pod.
+    pub terminating: bool,
 }
 
 /// A pod nominated to a node by preemption (its space is reserved for it).
@@ -339,18 +563,28 @@ pub struct Nominated {
 }
 
 /// Nodes (in a stable order), the pods on them, namespaces' labels, nominations.
+///
+/// Node infos live in slots so that the per-node loops and the pod index reach a node by
+/// position rather than by hashing its name.
 #[derive(Debug, Default, Clone)]
 pub struct Cluster {
-    nodes: HashMap<String, NodeInfo>,
-    /// Names of nodes that exist (have a Node object), in insertion order.
-    order: Vec<String>,
-    /// pod uid → node name, for every pod counted on a node.
-    pod_node: HashMap<String, String>,
+    /// Node infos; a slot is `None` (and in `free`) once its node and pods are gone.
+    slots: Vec<Option<NodeInfo>>,
+    free: Vec<usize>,
+    by_name: HashMap<String, usize>,
+    /// Slots of nodes that exist (have a Node object), in insertion order.
+    order: Vec<usize>,
+    /// pod uid → slot of its node, for every pod counted on a node.
+    pod_node: HashMap<String, usize>,
     /// uids of pods that were assumed (bound by us, not yet seen bound by the watch).
     assumed: HashSet<String>,
     pub namespaces: HashMap<String, Labels>,
     /// pod uid → nomination.
     pub nominated: HashMap<String, Nominated>,
+    /// Every pod in `pod_node`, by namespace, label and controller.
+    index: PodIndex,
+    /// Normalized image name → number of nodes (with a Node object) that have it.
+    image_nodes: HashMap<String, usize>,
 }
 
 impl Cluster {
@@ -358,44 +592,101 @@ impl Cluster {
         Cluster::default()
     }
 
+    fn slot(&self, slot: usize) -> Option<&NodeInfo> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    /// The node in `slot` if it has a Node object (what `nodes()` yields).
+    fn existing(&self, slot: usize) -> Option<&NodeInfo> {
+        self.slot(slot).filter(|n| n.node.is_some())
+    }
+
+    /// The slot of `name`, made (empty, without a Node object) if there is none.
+    fn slot_for(&mut self, name: &str) -> usize {
+        if let Some(s) = self.by_name.get(name) {
+            return *s;
+        }
+        let info = Some(NodeInfo::new(name));
+        let s = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = info;
+                s
+            }
+            None => {
+                self.slots.push(info);
+                self.slots.len() - 1
+            }
+        };
+        self.by_name.insert(name.to_string(), s);
+        s
+    }
+
+    /// Frees `slot` once it has neither a Node object nor pods.
+    fn release_if_empty(&mut self, slot: usize) {
+        let Some(info) = self.slots.get_mut(slot) else {
+            return;
+        };
+        if info
+            .as_ref()
+            .is_some_and(|i| i.node.is_none() && i.pods.is_empty())
+        {
+            if let Some(i) = info.take() {
+                self.by_name.remove(&i.name);
+            }
+            self.free.push(slot);
+        }
+    }
+
     /// Adds or replaces a node object; returns whether something scheduling-relevant changed.
     pub fn upsert_node(&mut self, node: Node) -> bool {
         let name = node.metadata.name.clone().unwrap_or_default();
-        let existed = self.nodes.get(&name).and_then(|n| n.node.clone());
-        let info = self
-            .nodes
-            .entry(name.clone())
-            .or_insert_with(|| NodeInfo::new(&name));
+        let slot = self.slot_for(&name);
+        let Some(info) = self.slots[slot].as_mut() else {
+            return false;
+        };
+        let existed = info.node.clone();
         let changed = match &existed {
             None => true,
             Some(old) => node_relevant_change(old, &node),
         };
+        if existed.is_some() {
+            forget_images(&mut self.image_nodes, &info.images);
+        }
         info.set_node(Arc::new(node));
+        for image in info.images.keys() {
+            *self.image_nodes.entry(image.clone()).or_default() += 1;
+        }
         if existed.is_none() {
-            self.order.push(name);
+            self.order.push(slot);
         }
         changed
     }
 
     pub fn remove_node(&mut self, name: &str) {
-        if let Some(info) = self.nodes.get_mut(name) {
-            info.node = None;
-            if info.pods.is_empty() {
-                self.nodes.remove(name);
+        let Some(&slot) = self.by_name.get(name) else {
+            return;
+        };
+        if let Some(info) = self.slots[slot].as_mut() {
+            if info.node.is_some() {
+                forget_images(&mut self.image_nodes, &info.images);
             }
+            info.images.clear();
+            info.node = None;
         }
-        self.order.retain(|n| n != name);
+        self.order.retain(|s| *s != slot);
+        self.release_if_empty(slot);
     }
 
     /// Adds or updates a pod bound to `node` (confirming an assumed pod).
     pub fn upsert_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
         self.remove_pod(&pod.uid);
         self.nominated.remove(&pod.uid);
-        self.pod_node.insert(pod.uid.clone(), node.to_string());
-        self.nodes
-            .entry(node.to_string())
-            .or_insert_with(|| NodeInfo::new(node))
-            .add_pod(pod);
+        let slot = self.slot_for(node);
+        self.pod_node.insert(pod.uid.clone(), slot);
+        self.index.insert(&pod, slot);
+        if let Some(info) = self.slots[slot].as_mut() {
+            info.add_pod(pod);
+        }
     }
 
     /// Counts a pod on a node before the API confirms the binding.
@@ -415,38 +706,101 @@ impl Cluster {
 
     pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
         self.assumed.remove(uid);
-        let node = self.pod_node.remove(uid)?;
-        let info = self.nodes.get_mut(&node)?;
-        let pod = info.remove_pod(uid);
-        if info.node.is_none() && info.pods.is_empty() {
-            self.nodes.remove(&node);
+        let slot = self.pod_node.remove(uid)?;
+        let pod = self.slots.get_mut(slot)?.as_mut()?.remove_pod(uid);
+        self.release_if_empty(slot);
+        if let Some(p) = &pod {
+            self.index.remove(p);
         }
         pod
     }
 
     pub fn pod_node(&self, uid: &str) -> Option<&str> {
-        self.pod_node.get(uid).map(String::as_str)
+        let slot = self.pod_node.get(uid)?;
+        self.slot(*slot).map(|n| n.name.as_str())
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name).filter(|n| n.node.is_some())
+        self.existing(*self.by_name.get(name)?)
     }
 
     pub fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
-        self.nodes.get_mut(name).filter(|n| n.node.is_some())
+        let slot = *self.by_name.get(name)?;
+        self.slots[slot].as_mut().filter(|n| n.node.is_some())
     }
 
     /// Nodes that exist, in stable order.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.order.iter().filter_map(|n| self.nodes.get(n))
+        self.order.iter().filter_map(|s| self.slot(*s))
     }
 
     pub fn node_at(&self, i: usize) -> Option<&NodeInfo> {
-        self.order.get(i).and_then(|n| self.nodes.get(n))
+        self.order.get(i).and_then(|s| self.slot(*s))
     }
 
     pub fn num_nodes(&self) -> usize {
         self.order.len()
+    }
+
+    /// Resolves index entries, skipping pods whose node has no Node object (as a walk over
+    /// `nodes()` would).
+    fn resolve<'a>(
+        &'a self,
+        entries: impl Iterator<Item = &'a Entry> + 'a,
+    ) -> impl Iterator<Item = IndexedPod<'a>> + 'a {
+        entries.filter_map(|e| {
+            Some(IndexedPod {
+                pod: &e.pod,
+                node: self.existing(e.slot)?,
+                terminating: e.terminating,
+            })
+        })
+    }
+
+    /// Counted pods of `namespace` that `selector` may match, drawn from the smallest posting
+    /// list of the selector's `=`/`in` requirements. The flag says whether they all match;
+    /// when false they are a superset and callers match each.
+    pub fn candidate_pods<'a>(
+        &'a self,
+        namespace: &str,
+        selector: &LabelSelector,
+    ) -> (bool, impl Iterator<Item = IndexedPod<'a>> + 'a) {
+        let (sets, exact) = self.index.candidates(namespace, selector);
+        (exact, self.resolve(sets.into_iter().flatten()))
+    }
+
+    /// Namespaces that have counted pods.
+    pub fn pod_namespaces(&self) -> impl Iterator<Item = &str> {
+        self.index.namespaces.keys().map(String::as_str)
+    }
+
+    /// Counted pods of `namespace` whose controlling owner has this uid.
+    pub fn controlled_pods<'a>(
+        &'a self,
+        namespace: &str,
+        controller_uid: &str,
+    ) -> impl Iterator<Item = IndexedPod<'a>> + 'a {
+        let set = self
+            .index
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.by_controller.get(controller_uid));
+        self.resolve(set.into_iter().flatten())
+    }
+
+    /// Counted pods with any pod affinity or anti-affinity term.
+    pub fn pods_with_affinity(&self) -> impl Iterator<Item = IndexedPod<'_>> {
+        self.resolve(self.index.with_affinity.iter())
+    }
+
+    /// Counted pods with required pod anti-affinity.
+    pub fn pods_with_required_anti_affinity(&self) -> impl Iterator<Item = IndexedPod<'_>> {
+        self.resolve(self.index.with_required_anti_affinity.iter())
+    }
+
+    /// How many nodes (with a Node object) have this normalized image.
+    pub fn image_nodes(&self, image: &str) -> usize {
+        self.image_nodes.get(image).copied().unwrap_or(0)
     }
 
     /// Pods nominated to `node` other than `uid`.
@@ -459,6 +813,17 @@ impl Cluster {
             .iter()
             .filter(move |(u, n)| n.node == node && u.as_str() != uid)
             .map(|(_, n)| &n.pod)
+    }
+}
+
+fn forget_images(counts: &mut HashMap<String, usize>, images: &HashMap<String, i64>) {
+    for image in images.keys() {
+        if let Some(n) = counts.get_mut(image) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(image);
+            }
+        }
     }
 }
 
@@ -490,5 +855,195 @@ impl Cluster {
         for uid in drop {
             self.remove_pod(&uid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::*;
+    use serde_json::json;
+
+    type Found = std::collections::BTreeSet<(String, String)>;
+
+    /// What a walk over every node's pods finds (the scan the index replaces).
+    fn brute(c: &Cluster, keep: impl Fn(&PodInfo) -> bool) -> Found {
+        c.nodes()
+            .flat_map(|n| n.pods.iter().map(move |p| (p, n)))
+            .filter(|(p, _)| keep(p))
+            .map(|(p, n)| (p.uid.clone(), n.name.clone()))
+            .collect()
+    }
+
+    fn found<'a>(pods: impl Iterator<Item = IndexedPod<'a>>) -> Found {
+        let mut out = Found::new();
+        for e in pods {
+            assert_eq!(e.terminating, e.pod.terminating);
+            assert!(
+                out.insert((e.pod.uid.clone(), e.node.name.clone())),
+                "yielded twice"
+            );
+        }
+        out
+    }
+
+    fn selector(v: serde_json::Value) -> LabelSelector {
+        LabelSelector::from_label_selector_object(&v).expect("selector")
+    }
+
+    #[test]
+    fn index_finds_what_a_scan_finds() {
+        let selectors = [
+            selector(json!({"matchLabels": {"app": "a"}})),
+            selector(json!({"matchLabels": {"app": "b", "tier": "web"}})),
+            selector(json!({"matchExpressions": [
+                {"key": "app", "operator": "In", "values": ["a", "c", "a"]}]})),
+            selector(json!({"matchExpressions": [
+                {"key": "app", "operator": "In", "values": ["a", "b"]},
+                {"key": "tier", "operator": "In", "values": ["db"]}]})),
+            selector(json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]})),
+            selector(json!({"matchExpressions": [
+                {"key": "app", "operator": "NotIn", "values": ["a"]}]})),
+            selector(json!({"matchLabels": {"app": "zzz"}})),
+            selector(json!({"matchLabels": {"nope": "a"}})),
+            LabelSelector::everything(),
+            LabelSelector::nothing(),
+        ];
+        let mut total = 0;
+        for seed in 0..5 {
+            let c = random_cluster(seed);
+            for ns in ["default", "other", "absent"] {
+                for sel in &selectors {
+                    let want = brute(&c, |p| p.namespace == ns && sel.matches(&p.labels));
+                    let (exact, pods) = c.candidate_pods(ns, sel);
+                    let pods: Vec<IndexedPod> = pods.collect();
+                    if exact {
+                        assert!(pods.iter().all(|e| sel.matches(&e.pod.labels)), "{sel}");
+                    }
+                    let got = found(
+                        pods.into_iter()
+                            .filter(|e| e.pod.namespace == ns && sel.matches(&e.pod.labels)),
+                    );
+                    assert_eq!(got, want, "seed {seed} ns {ns} selector {sel}");
+                    total += want.len();
+                }
+                for owner in ["owner-0", "owner-3", "none"] {
+                    let want = brute(&c, |p| {
+                        p.namespace == ns && p.controller.as_ref().is_some_and(|o| o.1 == owner)
+                    });
+                    assert_eq!(found(c.controlled_pods(ns, owner)), want);
+                }
+            }
+            let with_affinity = brute(&c, PodInfo::has_affinity);
+            assert_eq!(found(c.pods_with_affinity()), with_affinity);
+            let anti = brute(&c, |p| !p.required_anti_affinity.is_empty());
+            assert_eq!(found(c.pods_with_required_anti_affinity()), anti);
+        }
+        // the comparison had something to compare
+        assert!(total > 2000, "{total}");
+    }
+
+    #[test]
+    fn index_forgets_removed_pods_and_empty_lists() {
+        let mut c = cluster(
+            vec![node("a", "1", "1Gi", json!({}))],
+            vec![(
+                labeled(pod("p", "0", "0", json!({})), json!({"app": "x"})),
+                "a",
+            )],
+        );
+        c.remove_pod("uid-p");
+        assert!(c.index.namespaces.is_empty());
+        assert_eq!(c.pod_namespaces().count(), 0);
+        // moved: found on its new node only
+        let p = Arc::new(info(labeled(
+            pod("q", "0", "0", json!({})),
+            json!({"app": "x"}),
+        )));
+        c.upsert_node(node("b", "1", "1Gi", json!({})));
+        c.upsert_pod(Arc::clone(&p), "a");
+        c.upsert_pod(p, "b");
+        let (_, pods) =
+            c.candidate_pods("default", &selector(json!({"matchLabels": {"app": "x"}})));
+        let nodes: Vec<&str> = pods.map(|e| e.node.name.as_str()).collect();
+        assert_eq!(nodes, vec!["b"]);
+    }
+
+    #[test]
+    fn node_slots_survive_removal_and_reuse() {
+        let mut c = cluster(
+            vec![
+                node("a", "1", "1Gi", json!({})),
+                node("b", "1", "1Gi", json!({})),
+            ],
+            vec![(pod("p", "0", "0", json!({})), "a")],
+        );
+        // a node removed while a pod is still counted on it keeps its slot, unlisted
+        c.remove_node("a");
+        assert!(c.node("a").is_none());
+        assert_eq!(c.pod_node("uid-p"), Some("a"));
+        assert_eq!(c.num_nodes(), 1);
+        assert_eq!(c.node_at(0).map(|n| n.name.as_str()), Some("b"));
+        // its pod is not yielded (as a walk over nodes() would not find it)
+        assert_eq!(
+            c.candidate_pods("default", &LabelSelector::everything())
+                .1
+                .count(),
+            0
+        );
+        c.upsert_node(node("a", "1", "1Gi", json!({})));
+        assert_eq!(c.node("a").map(|n| n.pods.len()), Some(1));
+        assert_eq!(
+            c.candidate_pods("default", &LabelSelector::everything())
+                .1
+                .count(),
+            1
+        );
+        // freed slots are reused; names resolve to the right node
+        c.remove_pod("uid-p");
+        c.remove_node("a");
+        c.remove_node("b");
+        assert_eq!(c.num_nodes(), 0);
+        assert!(c.by_name.is_empty());
+        c.upsert_node(node("c", "1", "1Gi", json!({})));
+        c.upsert_pod(Arc::new(info(pod("r", "0", "0", json!({})))), "d");
+        assert_eq!(c.slots.len(), 2);
+        assert_eq!(c.node("c").map(|n| n.name.as_str()), Some("c"));
+        assert!(c.node("d").is_none());
+        assert_eq!(c.pod_node("uid-r"), Some("d"));
+        assert_eq!(c.nodes().count(), 1);
+    }
+
+    #[test]
+    fn node_flags_and_image_counts_follow_updates() {
+        let mut n = node("a", "1", "1Gi", json!({}));
+        n.status.as_mut().unwrap().images = serde_json::from_value(json!([
+            {"names": ["docker.io/library/big:1", "big"], "sizeBytes": 100},
+        ]))
+        .ok();
+        let mut c = cluster(vec![n.clone(), node("b", "1", "1Gi", json!({}))], vec![]);
+        assert_eq!(c.image_nodes("docker.io/library/big:1"), 1);
+        assert_eq!(c.image_nodes("big:latest"), 1);
+        assert!(c.node("a").is_some_and(|n| n.ready && !n.unschedulable));
+        // heartbeat with the same images: counted once
+        c.upsert_node(n.clone());
+        assert_eq!(c.image_nodes("big:latest"), 1);
+        // not ready, cordoned, image gone
+        n.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "False".into();
+        n.status.as_mut().unwrap().images = None;
+        n.spec.as_mut().unwrap().unschedulable = Some(true);
+        c.upsert_node(n);
+        assert!(c.node("a").is_some_and(|n| !n.ready && n.unschedulable));
+        assert_eq!(c.image_nodes("big:latest"), 0);
+        assert!(c.image_nodes.is_empty());
+        let mut m = node("b", "1", "1Gi", json!({}));
+        m.status.as_mut().unwrap().images = serde_json::from_value(json!([
+            {"names": ["big:latest"], "sizeBytes": 100},
+        ]))
+        .ok();
+        c.upsert_node(m);
+        assert_eq!(c.image_nodes("big:latest"), 1);
+        c.remove_node("b");
+        assert_eq!(c.image_nodes("big:latest"), 0);
     }
 }

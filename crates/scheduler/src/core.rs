@@ -211,8 +211,7 @@ impl Algorithm {
 pub fn score(fw: &Framework, pod: &PodInfo, cluster: &Cluster, feasible: &[&NodeInfo]) -> Vec<i64> {
     let mut total = vec![0i64; feasible.len()];
     for plugin in &fw.scores {
-        let st = plugin.pre_score(pod, cluster, feasible);
-        let mut s: Vec<i64> = feasible.iter().map(|n| plugin.score(&st, pod, n)).collect();
+        let (st, mut s) = plugin.score_all(pod, cluster, feasible);
         plugin.normalize(&st, &mut s);
         for (t, v) in total.iter_mut().zip(s) {
             *t += v * plugin.weight();

@@ -85,6 +85,19 @@ pub trait ScorePlugin: Send + Sync {
 
     fn score(&self, state: &State, pod: &PodInfo, node: &NodeInfo) -> i64;
 
+    /// PreScore, then Score for every feasible node: what the algorithm calls. A plugin may
+    /// override it to share work between the two; the results must be the same.
+    fn score_all(
+        &self,
+        pod: &PodInfo,
+        cluster: &Cluster,
+        feasible: &[&NodeInfo],
+    ) -> (State, Vec<i64>) {
+        let st = self.pre_score(pod, cluster, feasible);
+        let scores = feasible.iter().map(|n| self.score(&st, pod, n)).collect();
+        (st, scores)
+    }
+
     /// Maps raw scores to 0..=MAX_NODE_SCORE (default: already in range).
     fn normalize(&self, _state: &State, _scores: &mut [i64]) {}
 }

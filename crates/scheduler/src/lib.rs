@@ -16,6 +16,8 @@ pub mod queue;
 pub mod resources;
 mod runner;
 #[cfg(test)]
+mod scale_harness;
+#[cfg(test)]
 mod testutil;
 
 pub use error::Error;

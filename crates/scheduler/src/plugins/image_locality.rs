@@ -1,8 +1,6 @@
 //! ImageLocality: prefer nodes that already have the pod's images (node.status.images),
 //! scaled by how widely each image is spread, as upstream.
 
-use std::collections::HashMap;
-
 use crate::cache::{Cluster, NodeInfo, PodInfo};
 use crate::framework::{state, ScorePlugin, State, MAX_NODE_SCORE};
 
@@ -22,24 +20,9 @@ pub fn normalize_image(name: &str) -> String {
     }
 }
 
-fn node_images(node: &NodeInfo) -> impl Iterator<Item = (String, i64)> + '_ {
-    node.node
-        .iter()
-        .filter_map(|n| n.status.as_ref())
-        .filter_map(|s| s.images.as_ref())
-        .flatten()
-        .flat_map(|img| {
-            let size = img.size_bytes.unwrap_or(0);
-            img.names
-                .iter()
-                .flatten()
-                .map(move |n| (normalize_image(n), size))
-        })
-}
-
 struct ImageState {
-    /// image → (size, nodes having it)
-    images: HashMap<String, (i64, usize)>,
+    /// The pod's images, each with the number of nodes having it.
+    wanted: Vec<(String, usize)>,
     total_nodes: usize,
 }
 
@@ -62,41 +45,38 @@ impl ScorePlugin for ImageLocality {
         1
     }
 
+    /// The nodes' images are counted as nodes come and go (see `Cluster::image_nodes`), so
+    /// this costs the pod's images, not the cluster's nodes.
     fn pre_score(&self, pod: &PodInfo, cluster: &Cluster, _: &[&NodeInfo]) -> State {
-        let wanted = pod_images(pod);
-        let mut images: HashMap<String, (i64, usize)> = HashMap::new();
-        let mut any = false;
-        for node in cluster.nodes() {
-            for (name, size) in node_images(node) {
-                if wanted.contains(&name) {
-                    any = true;
-                    let e = images.entry(name).or_insert((size, 0));
-                    e.1 += 1;
-                }
-            }
-        }
-        if !any {
+        let wanted: Vec<(String, usize)> = pod_images(pod)
+            .into_iter()
+            .map(|w| {
+                let n = cluster.image_nodes(&w);
+                (w, n)
+            })
+            .collect();
+        if wanted.iter().all(|(_, n)| *n == 0) {
             return None;
         }
         Some(Box::new(ImageState {
-            images,
+            wanted,
             total_nodes: cluster.num_nodes().max(1),
         }))
     }
 
-    fn score(&self, s: &State, pod: &PodInfo, node: &NodeInfo) -> i64 {
+    /// Each wanted image the node has adds its size (as this node reports it, like upstream's
+    /// per-node image states) scaled by the share of nodes that have it.
+    fn score(&self, s: &State, _pod: &PodInfo, node: &NodeInfo) -> i64 {
         let Some(st) = state::<ImageState>(s) else {
             return 0;
         };
-        let wanted = pod_images(pod);
-        let have: HashMap<String, i64> = node_images(node).collect();
-        let sum: i64 = wanted
+        let sum: i64 = st
+            .wanted
             .iter()
-            .filter(|w| have.contains_key(*w))
-            .filter_map(|w| st.images.get(w))
-            .map(|(size, n)| (*size as f64 * (*n as f64 / st.total_nodes as f64)) as i64)
+            .filter_map(|(w, n)| node.images.get(w).map(|size| (*size, *n)))
+            .map(|(size, n)| (size as f64 * (n as f64 / st.total_nodes as f64)) as i64)
             .sum();
-        let max = MAX_CONTAINER_THRESHOLD * wanted.len().max(1) as i64;
+        let max = MAX_CONTAINER_THRESHOLD * st.wanted.len().max(1) as i64;
         let sum = sum.clamp(MIN_THRESHOLD, max);
         MAX_NODE_SCORE * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD)
     }
@@ -133,5 +113,58 @@ mod tests {
         assert_eq!(normalize_image("nginx"), "nginx:latest");
         assert_eq!(normalize_image("reg:5000/nginx"), "reg:5000/nginx:latest");
         assert_eq!(normalize_image("nginx@sha256:ab"), "nginx@sha256:ab");
+    }
+
+    fn with_images(name: &str, images: serde_json::Value) -> k8s_openapi::api::core::v1::Node {
+        let mut n = node(name, "1", "1Gi", json!({}));
+        n.status.as_mut().unwrap().images = serde_json::from_value(images).ok();
+        n
+    }
+
+    #[test]
+    fn each_node_scores_its_own_size_spread_over_all_nodes() {
+        // two of four nodes have `big` (reported under different names and sizes), one `small`
+        let mut c = cluster(
+            vec![
+                with_images(
+                    "a",
+                    json!([{"names": ["big:1"], "sizeBytes": 800 * MB},
+                    {"names": ["small"], "sizeBytes": 200 * MB}]),
+                ),
+                with_images(
+                    "b",
+                    json!([{"names": ["x/y", "big:1"], "sizeBytes": 400 * MB}]),
+                ),
+                node("c", "1", "1Gi", json!({})),
+                node("d", "1", "1Gi", json!({})),
+            ],
+            vec![],
+        );
+        let mut p = pod("p", "0", "0", json!({}));
+        let spec = p.spec.as_mut().unwrap();
+        spec.containers[0].image = Some("big:1".into());
+        let mut second = spec.containers[0].clone();
+        second.image = Some("small:latest".into());
+        spec.containers.push(second);
+        let p = info(p);
+        let score = |c: &Cluster, n: &str| {
+            let st = ImageLocality.pre_score(&p, c, &[]);
+            let (st_all, all) = ImageLocality.score_all(&p, c, &[c.node(n).unwrap()]);
+            let one = ImageLocality.score(&st, &p, c.node(n).unwrap());
+            assert_eq!((st.is_some(), vec![one]), (st_all.is_some(), all));
+            one
+        };
+        let max = 2 * MAX_CONTAINER_THRESHOLD;
+        let want = |sum: i64| 100 * (sum - MIN_THRESHOLD) / (max - MIN_THRESHOLD);
+        // a: 800MB * 2/4 + 200MB * 1/4; b: 400MB * 2/4
+        assert_eq!(score(&c, "a"), want(400 * MB + 50 * MB));
+        assert_eq!(score(&c, "b"), want(200 * MB));
+        assert_eq!(score(&c, "c"), 0);
+        // b leaves: big is on one node of three
+        c.remove_node("b");
+        assert_eq!(score(&c, "a"), want(800 * MB / 3 + 200 * MB / 3));
+        // nobody has the images: no state, every node 0
+        c.remove_node("a");
+        assert!(ImageLocality.pre_score(&p, &c, &[]).is_none());
     }
 }

@@ -1,9 +1,10 @@
 //! InterPodAffinity: required affinity / anti-affinity (filter) and preferred terms (score),
 //! counted per topology domain (`topologyKey` value).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::cache::{Cluster, Labels, NodeInfo, PodInfo};
+use crate::cache::{AffinityTerm, Cluster, IndexedPod, Labels, NodeInfo, PodInfo};
 use crate::framework::{state, FilterPlugin, ScorePlugin, State, Status, MAX_NODE_SCORE};
 
 pub struct InterPodAffinity;
@@ -11,21 +12,72 @@ pub struct InterPodAffinity;
 /// Weight given to existing pods' required affinity terms matching the incoming pod.
 const HARD_POD_AFFINITY_WEIGHT: i64 = 1;
 
-type Pair = (String, String);
+/// Topology key → value → count; nested so a node's domain is looked up without allocating.
+#[derive(Default)]
+struct Domains(HashMap<String, HashMap<String, i64>>);
+
+impl Domains {
+    /// Adds `n` to the node's domain for `key`, if the node has that label.
+    fn add(&mut self, labels: &Labels, key: &str, n: i64) {
+        let Some(v) = labels.get(key) else {
+            return;
+        };
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_string()).or_default(),
+        };
+        match values.get_mut(v) {
+            Some(c) => *c += n,
+            None => {
+                values.insert(v.clone(), n);
+            }
+        }
+    }
+
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.0
+            .get(key)
+            .and_then(|values| values.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 struct FilterState {
     /// Domains where an existing pod's required anti-affinity matches the incoming pod.
-    existing_anti: HashSet<Pair>,
+    existing_anti: Domains,
     /// Domains with pods matching all of the incoming pod's required affinity terms.
-    affinity: HashMap<Pair, i64>,
+    affinity: Domains,
     /// Domains with pods matching one of the incoming pod's required anti-affinity terms.
-    anti: HashMap<Pair, i64>,
+    anti: Domains,
     /// No pod matches and the pod matches its own terms: the first of a group may go anywhere.
     self_affine: bool,
 }
 
-fn pair(labels: &Labels, key: &str) -> Option<Pair> {
-    labels.get(key).map(|v| (key.to_string(), v.clone()))
+/// The counted pods `t` selects (same as `t.matches`), from the pod index of every namespace
+/// the term covers: a term costs its candidates, not the cluster.
+fn term_matches<'a>(
+    t: &'a AffinityTerm,
+    cluster: &'a Cluster,
+) -> impl Iterator<Item = (&'a Arc<PodInfo>, &'a NodeInfo)> + 'a {
+    let namespaces: Vec<&str> = if t.namespace_selector.is_none() {
+        t.namespaces.iter().map(String::as_str).collect()
+    } else {
+        cluster
+            .pod_namespaces()
+            .filter(|ns| t.namespace_matches(ns, &cluster.namespaces))
+            .collect()
+    };
+    namespaces.into_iter().flat_map(move |ns| {
+        let (exact, candidates) = cluster.candidate_pods(ns, &t.selector);
+        candidates
+            .filter(move |e| exact || t.selector.matches(&e.pod.labels))
+            .map(|e: IndexedPod<'a>| (e.pod, e.node))
+    })
 }
 
 impl FilterPlugin for InterPodAffinity {
@@ -36,43 +88,37 @@ impl FilterPlugin for InterPodAffinity {
     fn pre_filter(&self, pod: &PodInfo, cluster: &Cluster) -> Result<State, Status> {
         let ns = &cluster.namespaces;
         let mut st = FilterState {
-            existing_anti: HashSet::new(),
-            affinity: HashMap::new(),
-            anti: HashMap::new(),
+            existing_anti: Domains::default(),
+            affinity: Domains::default(),
+            anti: Domains::default(),
             self_affine: false,
         };
-        let own = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        for node in cluster.nodes() {
-            if !own && node.pods_with_required_anti_affinity == 0 {
-                continue;
+        for e in cluster.pods_with_required_anti_affinity() {
+            for t in &e.pod.required_anti_affinity {
+                if t.matches(pod, ns) {
+                    st.existing_anti.add(&e.node.labels, &t.topology_key, 1);
+                }
             }
-            for existing in &node.pods {
-                for t in &existing.required_anti_affinity {
-                    if t.matches(pod, ns) {
-                        if let Some(p) = pair(&node.labels, &t.topology_key) {
-                            st.existing_anti.insert(p);
-                        }
-                    }
+        }
+        let own = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
+        if !own && st.existing_anti.is_empty() {
+            // nothing can fail a node
+            return Ok(None);
+        }
+        // a pod counts for affinity when it matches every term: look among the first one's
+        if let Some((first, rest)) = pod.required_affinity.split_first() {
+            for (existing, node) in term_matches(first, cluster) {
+                if !rest.iter().all(|t| t.matches(existing, ns)) {
+                    continue;
                 }
-                if !pod.required_affinity.is_empty()
-                    && pod
-                        .required_affinity
-                        .iter()
-                        .all(|t| t.matches(existing, ns))
-                {
-                    for t in &pod.required_affinity {
-                        if let Some(p) = pair(&node.labels, &t.topology_key) {
-                            *st.affinity.entry(p).or_default() += 1;
-                        }
-                    }
+                for t in &pod.required_affinity {
+                    st.affinity.add(&node.labels, &t.topology_key, 1);
                 }
-                for t in &pod.required_anti_affinity {
-                    if t.matches(existing, ns) {
-                        if let Some(p) = pair(&node.labels, &t.topology_key) {
-                            *st.anti.entry(p).or_default() += 1;
-                        }
-                    }
-                }
+            }
+        }
+        for t in &pod.required_anti_affinity {
+            for (_, node) in term_matches(t, cluster) {
+                st.anti.add(&node.labels, &t.topology_key, 1);
             }
         }
         st.self_affine =
@@ -87,10 +133,10 @@ impl FilterPlugin for InterPodAffinity {
         // every required affinity term needs a matching pod in the node's domain
         let mut exist = true;
         for t in &pod.required_affinity {
-            match pair(&node.labels, &t.topology_key) {
+            match node.labels.get(&t.topology_key) {
                 None => return Status::unresolvable("node(s) didn't match pod affinity rules"),
-                Some(p) => {
-                    if st.affinity.get(&p).copied().unwrap_or(0) <= 0 {
+                Some(v) => {
+                    if st.affinity.get(&t.topology_key, v) <= 0 {
                         exist = false;
                     }
                 }
@@ -100,15 +146,18 @@ impl FilterPlugin for InterPodAffinity {
             return Status::unresolvable("node(s) didn't match pod affinity rules");
         }
         let anti_hit = pod.required_anti_affinity.iter().any(|t| {
-            pair(&node.labels, &t.topology_key)
-                .is_some_and(|p| st.anti.get(&p).copied().unwrap_or(0) > 0)
+            node.labels
+                .get(&t.topology_key)
+                .is_some_and(|v| st.anti.get(&t.topology_key, v) > 0)
         });
         if anti_hit {
             return Status::unschedulable("node(s) didn't match pod anti-affinity rules");
         }
-        let existing_hit = node.labels.iter().any(|(k, v)| {
-            !st.existing_anti.is_empty() && st.existing_anti.contains(&(k.clone(), v.clone()))
-        });
+        let existing_hit = !st.existing_anti.is_empty()
+            && node
+                .labels
+                .iter()
+                .any(|(k, v)| st.existing_anti.get(k, v) > 0);
         if existing_hit {
             return Status::unschedulable(
                 "node(s) didn't satisfy existing pods anti-affinity rules",
@@ -132,53 +181,41 @@ impl ScorePlugin for InterPodAffinity {
 
     fn pre_score(&self, pod: &PodInfo, cluster: &Cluster, _feasible: &[&NodeInfo]) -> State {
         let ns = &cluster.namespaces;
-        let own = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
-        let mut scores: HashMap<String, HashMap<String, i64>> = HashMap::new();
-        let mut add = |labels: &Labels, key: &str, w: i64| {
-            if let Some(v) = labels.get(key) {
-                *scores
-                    .entry(key.to_string())
-                    .or_default()
-                    .entry(v.clone())
-                    .or_default() += w;
+        let mut scores = Domains::default();
+        // the incoming pod's terms: their candidates only
+        let own = [
+            (&pod.preferred_affinity, 1),
+            (&pod.preferred_anti_affinity, -1),
+        ];
+        for (terms, sign) in own {
+            for t in terms {
+                for (_, node) in term_matches(t, cluster) {
+                    scores.add(&node.labels, &t.topology_key, sign * t.weight);
+                }
             }
-        };
-        for node in cluster.nodes() {
-            if !own && node.pods_with_affinity == 0 {
-                continue;
+        }
+        // existing pods' terms: only pods that have any
+        for IndexedPod { pod: ex, node, .. } in cluster.pods_with_affinity() {
+            for t in &ex.required_affinity {
+                if t.matches(pod, ns) {
+                    scores.add(&node.labels, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                }
             }
-            for ex in &node.pods {
-                for t in &pod.preferred_affinity {
-                    if t.matches(ex, ns) {
-                        add(&node.labels, &t.topology_key, t.weight);
-                    }
+            for t in &ex.preferred_affinity {
+                if t.matches(pod, ns) {
+                    scores.add(&node.labels, &t.topology_key, t.weight);
                 }
-                for t in &pod.preferred_anti_affinity {
-                    if t.matches(ex, ns) {
-                        add(&node.labels, &t.topology_key, -t.weight);
-                    }
-                }
-                for t in &ex.required_affinity {
-                    if t.matches(pod, ns) {
-                        add(&node.labels, &t.topology_key, HARD_POD_AFFINITY_WEIGHT);
-                    }
-                }
-                for t in &ex.preferred_affinity {
-                    if t.matches(pod, ns) {
-                        add(&node.labels, &t.topology_key, t.weight);
-                    }
-                }
-                for t in &ex.preferred_anti_affinity {
-                    if t.matches(pod, ns) {
-                        add(&node.labels, &t.topology_key, -t.weight);
-                    }
+            }
+            for t in &ex.preferred_anti_affinity {
+                if t.matches(pod, ns) {
+                    scores.add(&node.labels, &t.topology_key, -t.weight);
                 }
             }
         }
         if scores.is_empty() {
             return None;
         }
-        Some(Box::new(ScoreState(scores)))
+        Some(Box::new(ScoreState(scores.0)))
     }
 
     fn score(&self, s: &State, _pod: &PodInfo, node: &NodeInfo) -> i64 {
@@ -363,5 +400,190 @@ mod tests {
         assert_eq!(s, vec![-200, 0, 0]);
         InterPodAffinity.normalize(&st, &mut s);
         assert_eq!(s, vec![0, 100, 100]);
+    }
+
+    type Pair = (String, String);
+
+    fn pair(labels: &Labels, key: &str) -> Option<Pair> {
+        labels.get(key).map(|v| (key.to_string(), v.clone()))
+    }
+
+    /// The filter verdict as computed before the pod index: every node's every pod.
+    fn scan_filter(pod: &PodInfo, cluster: &Cluster, node: &NodeInfo) -> Status {
+        let ns = &cluster.namespaces;
+        let mut existing_anti: std::collections::HashSet<Pair> = Default::default();
+        let mut affinity: HashMap<Pair, i64> = HashMap::new();
+        let mut anti: HashMap<Pair, i64> = HashMap::new();
+        for n in cluster.nodes() {
+            for ex in &n.pods {
+                for t in &ex.required_anti_affinity {
+                    if t.matches(pod, ns) {
+                        existing_anti.extend(pair(&n.labels, &t.topology_key));
+                    }
+                }
+                if !pod.required_affinity.is_empty()
+                    && pod.required_affinity.iter().all(|t| t.matches(ex, ns))
+                {
+                    for t in &pod.required_affinity {
+                        if let Some(p) = pair(&n.labels, &t.topology_key) {
+                            *affinity.entry(p).or_default() += 1;
+                        }
+                    }
+                }
+                for t in &pod.required_anti_affinity {
+                    if t.matches(ex, ns) {
+                        if let Some(p) = pair(&n.labels, &t.topology_key) {
+                            *anti.entry(p).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let self_affine =
+            affinity.is_empty() && pod.required_affinity.iter().all(|t| t.matches(pod, ns));
+        let mut exist = true;
+        for t in &pod.required_affinity {
+            match pair(&node.labels, &t.topology_key) {
+                None => return Status::unresolvable("node(s) didn't match pod affinity rules"),
+                Some(p) => exist &= affinity.get(&p).copied().unwrap_or(0) > 0,
+            }
+        }
+        if !exist && !self_affine {
+            return Status::unresolvable("node(s) didn't match pod affinity rules");
+        }
+        if pod.required_anti_affinity.iter().any(|t| {
+            pair(&node.labels, &t.topology_key)
+                .is_some_and(|p| anti.get(&p).copied().unwrap_or(0) > 0)
+        }) {
+            return Status::unschedulable("node(s) didn't match pod anti-affinity rules");
+        }
+        if node
+            .labels
+            .iter()
+            .any(|(k, v)| existing_anti.contains(&(k.clone(), v.clone())))
+        {
+            return Status::unschedulable(
+                "node(s) didn't satisfy existing pods anti-affinity rules",
+            );
+        }
+        Status::success()
+    }
+
+    /// The raw scores as computed before the pod index (None: no term applied anywhere).
+    fn scan_scores(pod: &PodInfo, cluster: &Cluster) -> Option<Vec<i64>> {
+        let ns = &cluster.namespaces;
+        let mut scores: HashMap<Pair, i64> = HashMap::new();
+        for n in cluster.nodes() {
+            let mut add = |key: &str, w: i64| {
+                if let Some(p) = pair(&n.labels, key) {
+                    *scores.entry(p).or_default() += w;
+                }
+            };
+            for ex in &n.pods {
+                for t in &pod.preferred_affinity {
+                    if t.matches(ex, ns) {
+                        add(&t.topology_key, t.weight);
+                    }
+                }
+                for t in &pod.preferred_anti_affinity {
+                    if t.matches(ex, ns) {
+                        add(&t.topology_key, -t.weight);
+                    }
+                }
+                for t in &ex.required_affinity {
+                    if t.matches(pod, ns) {
+                        add(&t.topology_key, HARD_POD_AFFINITY_WEIGHT);
+                    }
+                }
+                for t in &ex.preferred_affinity {
+                    if t.matches(pod, ns) {
+                        add(&t.topology_key, t.weight);
+                    }
+                }
+                for t in &ex.preferred_anti_affinity {
+                    if t.matches(pod, ns) {
+                        add(&t.topology_key, -t.weight);
+                    }
+                }
+            }
+        }
+        if scores.is_empty() {
+            return None;
+        }
+        let per_node = cluster
+            .nodes()
+            .map(|n| {
+                n.labels
+                    .iter()
+                    .filter_map(|(k, v)| scores.get(&(k.clone(), v.clone())))
+                    .sum()
+            })
+            .collect();
+        Some(per_node)
+    }
+
+    #[test]
+    fn indexed_lookups_match_a_scan_of_every_pod() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let (mut failed, mut scored) = (0, 0);
+        for seed in 0..4 {
+            let c = random_cluster(seed);
+            for i in 0..60 {
+                let mut aff = serde_json::Map::new();
+                for kind in ["podAffinity", "podAntiAffinity"] {
+                    let mut k = serde_json::Map::new();
+                    if rng.random_bool(0.4) {
+                        let terms: Vec<Value> = (0..rng.random_range(1..3))
+                            .map(|_| random_term(&mut rng))
+                            .collect();
+                        k.insert(
+                            "requiredDuringSchedulingIgnoredDuringExecution".into(),
+                            json!(terms),
+                        );
+                    }
+                    if rng.random_bool(0.4) {
+                        let w = rng.random_range(1..100);
+                        k.insert(
+                            "preferredDuringSchedulingIgnoredDuringExecution".into(),
+                            json!([{"weight": w, "podAffinityTerm": random_term(&mut rng)}]),
+                        );
+                    }
+                    aff.insert(kind.into(), Value::Object(k));
+                }
+                let app = ["a", "b", "c", "d"][rng.random_range(0..4)];
+                let mut p = labeled(
+                    pod(&format!("in{i}"), "0", "0", json!({"affinity": aff})),
+                    json!({"app": app, "tier": "web"}),
+                );
+                if i % 3 == 0 {
+                    p.metadata.namespace = Some("other".into());
+                }
+                let p = info(p);
+                let st = InterPodAffinity.pre_filter(&p, &c).unwrap();
+                for n in c.nodes() {
+                    let got = InterPodAffinity.filter(&st, &p, n);
+                    assert_eq!(
+                        got,
+                        scan_filter(&p, &c, n),
+                        "seed {seed} pod {i} node {}",
+                        n.name
+                    );
+                    failed += usize::from(!got.is_success());
+                }
+                let nodes: Vec<&NodeInfo> = c.nodes().collect();
+                let st = InterPodAffinity.pre_score(&p, &c, &nodes);
+                let got = st.is_some().then(|| {
+                    nodes
+                        .iter()
+                        .map(|n| InterPodAffinity.score(&st, &p, n))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(got, scan_scores(&p, &c), "seed {seed} pod {i}");
+                scored += usize::from(got.is_some());
+            }
+        }
+        // the comparison had something to compare
+        assert!(failed > 500 && scored > 100, "{failed} {scored}");
     }
 }

@@ -2,6 +2,8 @@
 //! tolerates `node.kubernetes.io/not-ready` (the taint a node lifecycle controller would add;
 //! when it does, TaintToleration reports it with the same message).
 
+use std::sync::LazyLock;
+
 use k8s_openapi::api::core::v1::Taint;
 
 use super::taint_toleration::{pod_tolerations, tolerated, untolerated_reason};
@@ -12,24 +14,27 @@ pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
 pub struct NodeReady;
 
+/// The taint the pod must tolerate on a node that is not ready, built once.
+static NOT_READY: LazyLock<Taint> = LazyLock::new(|| Taint {
+    key: NOT_READY_TAINT.into(),
+    effect: "NoSchedule".into(),
+    ..Default::default()
+});
+
 impl FilterPlugin for NodeReady {
     fn name(&self) -> &'static str {
         "NodeReady"
     }
 
     fn filter(&self, _: &State, pod: &PodInfo, node: &NodeInfo) -> Status {
+        // readiness is read once per node update (NodeInfo::set_node), not per filter call
         if node.ready() {
             return Status::success();
         }
-        let taint = Taint {
-            key: NOT_READY_TAINT.into(),
-            effect: "NoSchedule".into(),
-            ..Default::default()
-        };
-        if tolerated(pod_tolerations(pod), &taint) {
+        if tolerated(pod_tolerations(pod), &NOT_READY) {
             Status::success()
         } else {
-            Status::unresolvable(untolerated_reason(&taint))
+            Status::unresolvable(untolerated_reason(&NOT_READY))
         }
     }
 }

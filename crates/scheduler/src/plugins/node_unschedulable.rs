@@ -1,6 +1,8 @@
 //! NodeUnschedulable: cordoned nodes (`spec.unschedulable`) unless the pod tolerates
 //! `node.kubernetes.io/unschedulable:NoSchedule`.
 
+use std::sync::LazyLock;
+
 use k8s_openapi::api::core::v1::Taint;
 
 use super::taint_toleration::{pod_tolerations, tolerated};
@@ -8,6 +10,13 @@ use crate::cache::{NodeInfo, PodInfo};
 use crate::framework::{FilterPlugin, State, Status};
 
 pub struct NodeUnschedulable;
+
+/// The taint the pod must tolerate on a cordoned node, built once.
+static UNSCHEDULABLE: LazyLock<Taint> = LazyLock::new(|| Taint {
+    key: "node.kubernetes.io/unschedulable".into(),
+    effect: "NoSchedule".into(),
+    ..Default::default()
+});
 
 impl FilterPlugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
@@ -18,12 +27,7 @@ impl FilterPlugin for NodeUnschedulable {
         if !node.spec_unschedulable() {
             return Status::success();
         }
-        let taint = Taint {
-            key: "node.kubernetes.io/unschedulable".into(),
-            effect: "NoSchedule".into(),
-            ..Default::default()
-        };
-        if tolerated(pod_tolerations(pod), &taint) {
+        if tolerated(pod_tolerations(pod), &UNSCHEDULABLE) {
             Status::success()
         } else {
             Status::unresolvable("node(s) were unschedulable")

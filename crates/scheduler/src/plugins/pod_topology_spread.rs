@@ -1,7 +1,8 @@
 //! PodTopologySpread: DoNotSchedule constraints filter, ScheduleAnyway constraints (or the
 //! system default spreading of a workload's pods over hostnames and zones) score.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use minato_selectors::LabelSelector;
@@ -13,11 +14,10 @@ use crate::framework::{state, FilterPlugin, ScorePlugin, State, Status, MAX_NODE
 
 pub struct PodTopologySpread;
 
-pub const HOSTNAME: &str = "kubernetes.io/hostname";
-pub const ZONE: &str = "topology.kubernetes.io/zone";
+pub use crate::cache::{LABEL_HOSTNAME as HOSTNAME, LABEL_ZONE as ZONE};
 
 /// Which pods a constraint counts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Selects {
     Labels(LabelSelector),
     /// System defaults: pods of the same controller (ReplicaSet, StatefulSet, ...).
@@ -135,14 +135,66 @@ fn node_included(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> bool {
     true
 }
 
-fn matching_on(c: &Constraint, pod: &PodInfo, node: &NodeInfo) -> i64 {
-    node.pods.iter().filter(|p| c.counts(p, pod)).count() as i64
+/// The node of every pod a constraint counts. Candidates come from the cluster's pod index
+/// (the controller's pods, or the selector's smallest posting list), so this costs the pods
+/// that may match rather than every pod in the cluster.
+///
+/// Same as `Constraint::counts`: the index yields pods of the pod's namespace only, with the
+/// controller or selector already matched where it says so.
+fn matching_nodes<'a>(c: &Constraint, pod: &PodInfo, cluster: &'a Cluster) -> Vec<&'a NodeInfo> {
+    match &c.selects {
+        Selects::Labels(sel) => {
+            let (exact, candidates) = cluster.candidate_pods(&pod.namespace, sel);
+            candidates
+                .filter(|e| !e.terminating && (exact || sel.matches(&e.pod.labels)))
+                .map(|e| e.node)
+                .collect()
+        }
+        Selects::Controller(uid) => cluster
+            .controlled_pods(&pod.namespace, uid)
+            .filter(|e| !e.terminating)
+            .map(|e| e.node)
+            .collect(),
+    }
+}
+
+/// `matching_nodes` per constraint, computed once per distinct selector (the system defaults
+/// and most users' constraints share one), and only where `wanted`.
+fn matching_nodes_per_constraint<'a>(
+    cs: &[Constraint],
+    pod: &PodInfo,
+    cluster: &'a Cluster,
+    wanted: impl Fn(usize) -> bool,
+) -> Vec<Rc<Vec<&'a NodeInfo>>> {
+    let mut out: Vec<Rc<Vec<&'a NodeInfo>>> = Vec::with_capacity(cs.len());
+    for (i, c) in cs.iter().enumerate() {
+        let shared = (0..i).find(|j| wanted(*j) && cs[*j].selects == c.selects);
+        out.push(match shared {
+            Some(j) => Rc::clone(&out[j]),
+            None if wanted(i) => Rc::new(matching_nodes(c, pod, cluster)),
+            None => Rc::default(),
+        });
+    }
+    out
+}
+
+/// Adds one to the count of `value`, allocating the key only the first time.
+fn bump(counts: &mut HashMap<String, i64>, value: &str) {
+    match counts.get_mut(value) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(value.to_string(), 1);
+        }
+    }
 }
 
 struct FilterState {
     constraints: Vec<Constraint>,
     /// per constraint: domain value → matching pods
     counts: Vec<HashMap<String, i64>>,
+    /// per constraint: the global minimum (0 below minDomains), computed once rather than
+    /// for every node filtered
+    mins: Vec<i64>,
 }
 
 impl FilterPlugin for PodTopologySpread {
@@ -155,23 +207,48 @@ impl FilterPlugin for PodTopologySpread {
         if cs.is_empty() {
             return Ok(None);
         }
-        let mut counts = vec![HashMap::new(); cs.len()];
+        // nodes must carry every constraint's key
+        let eligible = |c: &Constraint, node: &NodeInfo| {
+            cs.iter().all(|c| node.label(&c.key).is_some()) && node_included(c, pod, node)
+        };
+        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); cs.len()];
+        // every eligible node's domain exists, matching pods or not (minimum, minDomains)
         for node in cluster.nodes() {
-            // nodes must carry every constraint's key
-            if !cs.iter().all(|c| node.labels.contains_key(&c.key)) {
-                continue;
-            }
             for (i, c) in cs.iter().enumerate() {
-                if !node_included(c, pod, node) {
-                    continue;
+                if eligible(c, node) {
+                    if let Some(v) = node.label(&c.key) {
+                        if !counts[i].contains_key(v) {
+                            counts[i].insert(v.to_string(), 0);
+                        }
+                    }
                 }
-                let v = node.labels[&c.key].clone();
-                *counts[i].entry(v).or_insert(0) += matching_on(c, pod, node);
             }
         }
+        let matching = matching_nodes_per_constraint(&cs, pod, cluster, |_| true);
+        for (i, c) in cs.iter().enumerate() {
+            for node in matching[i].iter() {
+                if eligible(c, node) {
+                    if let Some(v) = node.label(&c.key) {
+                        bump(&mut counts[i], v);
+                    }
+                }
+            }
+        }
+        let mins = cs
+            .iter()
+            .zip(&counts)
+            .map(|(c, counts)| {
+                if (counts.len() as i64) < c.min_domains {
+                    0
+                } else {
+                    counts.values().copied().min().unwrap_or(0)
+                }
+            })
+            .collect();
         Ok(Some(Box::new(FilterState {
             constraints: cs,
             counts,
+            mins,
         })))
     }
 
@@ -179,18 +256,13 @@ impl FilterPlugin for PodTopologySpread {
         let Some(st) = state::<FilterState>(s) else {
             return Status::success();
         };
-        for (c, counts) in st.constraints.iter().zip(&st.counts) {
-            let Some(value) = node.labels.get(&c.key) else {
+        for ((c, counts), min) in st.constraints.iter().zip(&st.counts).zip(&st.mins) {
+            let Some(value) = node.label(&c.key) else {
                 return Status::unresolvable(
                     "node(s) didn't match pod topology spread constraints (missing required label)",
                 );
             };
             let self_match = i64::from(c.counts(pod, pod));
-            let min = if (counts.len() as i64) < c.min_domains {
-                0
-            } else {
-                counts.values().copied().min().unwrap_or(0)
-            };
             let here = counts.get(value).copied().unwrap_or(0);
             if here + self_match - min > c.max_skew {
                 return Status::unschedulable(
@@ -201,6 +273,47 @@ impl FilterPlugin for PodTopologySpread {
         Status::success()
     }
 }
+
+/// The ScheduleAnyway constraints, else the system defaults; and whether a node must carry
+/// every key (own constraints) or may miss some (defaults). None when nothing applies.
+fn score_constraints(pod: &PodInfo) -> Option<(Vec<Constraint>, bool)> {
+    let cs = constraints(pod, "ScheduleAnyway");
+    if !cs.is_empty() {
+        return Some((cs, true));
+    }
+    let cs = default_constraints(pod);
+    (!cs.is_empty()).then_some((cs, false))
+}
+
+/// A constraint's weight from the number of its domains among the feasible nodes.
+fn weight(domains: usize) -> f64 {
+    ((domains + 2) as f64).ln()
+}
+
+/// Per constraint (where `wanted`): domain value → pods it counts there. Domains without
+/// matching pods stay absent, which score reads as 0.
+fn score_counts<'a>(
+    cs: &[Constraint],
+    pod: &PodInfo,
+    cluster: &'a Cluster,
+    wanted: impl Fn(usize) -> bool,
+) -> Vec<HashMap<&'a str, i64>> {
+    let matching = matching_nodes_per_constraint(cs, pod, cluster, &wanted);
+    let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); cs.len()];
+    for (i, c) in cs.iter().enumerate() {
+        for node in matching[i].iter() {
+            if let Some(v) = node.label(&c.key) {
+                if node_included(c, pod, node) {
+                    *counts[i].entry(v).or_default() += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// What `score_all` leaves for `normalize`, which only needs to know that the plugin scored.
+struct Scored;
 
 struct ScoreState {
     constraints: Vec<Constraint>,
@@ -221,45 +334,74 @@ impl ScorePlugin for PodTopologySpread {
     }
 
     fn pre_score(&self, pod: &PodInfo, cluster: &Cluster, feasible: &[&NodeInfo]) -> State {
-        let mut cs = constraints(pod, "ScheduleAnyway");
-        let require_all = !cs.is_empty();
-        if cs.is_empty() {
-            cs = default_constraints(pod);
-        }
-        if cs.is_empty() {
-            return None;
-        }
-        // domains among the feasible nodes weigh each constraint (log(domains + 2))
+        let (cs, require_all) = score_constraints(pod)?;
+        let mut domains: HashSet<&str> = HashSet::with_capacity(feasible.len());
         let weights = cs
             .iter()
             .map(|c| {
-                let mut vals: Vec<&String> = feasible
-                    .iter()
-                    .filter_map(|n| n.labels.get(&c.key))
-                    .collect();
-                vals.sort();
-                vals.dedup();
-                ((vals.len() + 2) as f64).ln()
+                domains.clear();
+                domains.extend(feasible.iter().filter_map(|n| n.label(&c.key)));
+                weight(domains.len())
             })
             .collect();
-        let mut counts = vec![HashMap::new(); cs.len()];
-        for node in cluster.nodes() {
-            for (i, c) in cs.iter().enumerate() {
-                let Some(v) = node.labels.get(&c.key) else {
-                    continue;
-                };
-                if !node_included(c, pod, node) {
-                    continue;
-                }
-                *counts[i].entry(v.clone()).or_insert(0) += matching_on(c, pod, node);
-            }
-        }
+        let counts = score_counts(&cs, pod, cluster, |_| true)
+            .into_iter()
+            .map(|m| m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            .collect();
         Some(Box::new(ScoreState {
             constraints: cs,
             counts,
             weights,
             require_all,
         }))
+    }
+
+    /// `pre_score` and `score` in one pass, for the algorithm: each feasible node's domain is
+    /// read and looked up once, domains are counted by borrowed name, and constraints no
+    /// feasible node has a domain for count no pods (their counts would never be read). Same
+    /// scores as the two steps; the state it returns is only for `normalize`.
+    fn score_all(
+        &self,
+        pod: &PodInfo,
+        cluster: &Cluster,
+        feasible: &[&NodeInfo],
+    ) -> (State, Vec<i64>) {
+        let Some((cs, require_all)) = score_constraints(pod) else {
+            return (None, vec![0; feasible.len()]);
+        };
+        let has_domain: Vec<bool> = cs
+            .iter()
+            .map(|c| feasible.iter().any(|n| n.label(&c.key).is_some()))
+            .collect();
+        let counts = score_counts(&cs, pod, cluster, |i| has_domain[i]);
+        let mut totals = vec![0.0f64; feasible.len()];
+        let mut missing = vec![false; feasible.len()];
+        let mut here: Vec<Option<i64>> = vec![None; feasible.len()];
+        let mut domains: HashMap<&str, i64> = HashMap::with_capacity(feasible.len());
+        for (c, counts) in cs.iter().zip(&counts) {
+            // each feasible node's count; `domains` ends up holding the distinct domains
+            domains.clear();
+            for (h, n) in here.iter_mut().zip(feasible) {
+                *h = n.label(&c.key).map(|v| {
+                    *domains
+                        .entry(v)
+                        .or_insert_with(|| counts.get(v).copied().unwrap_or(0))
+                });
+            }
+            let w = weight(domains.len());
+            for ((t, m), h) in totals.iter_mut().zip(&mut missing).zip(&here) {
+                match h {
+                    Some(cnt) => *t += *cnt as f64 * w + (c.max_skew - 1) as f64,
+                    None => *m |= require_all,
+                }
+            }
+        }
+        let scores = totals
+            .iter()
+            .zip(&missing)
+            .map(|(t, m)| if *m { -1 } else { t.round() as i64 })
+            .collect();
+        (Some(Box::new(Scored)), scores)
     }
 
     /// Lower is better before normalizing; -1 marks nodes missing a required label.
@@ -269,7 +411,7 @@ impl ScorePlugin for PodTopologySpread {
         };
         let mut total = 0.0;
         for ((c, counts), w) in st.constraints.iter().zip(&st.counts).zip(&st.weights) {
-            let Some(v) = node.labels.get(&c.key) else {
+            let Some(v) = node.label(&c.key) else {
                 if st.require_all {
                     return -1;
                 }
@@ -416,5 +558,242 @@ mod tests {
             .collect();
         PodTopologySpread.normalize(&st, &mut s);
         assert_eq!(s, vec![0, 100, 100]);
+    }
+
+    type Counts = std::collections::BTreeMap<String, i64>;
+
+    /// The per-domain counts as computed before the pod index: every node's every pod.
+    fn scan_counts(
+        pod: &PodInfo,
+        cluster: &Cluster,
+        cs: &[Constraint],
+        filter: bool,
+    ) -> Vec<Counts> {
+        let mut counts = vec![Counts::new(); cs.len()];
+        for node in cluster.nodes() {
+            if filter && !cs.iter().all(|c| node.labels.contains_key(&c.key)) {
+                continue;
+            }
+            for (i, c) in cs.iter().enumerate() {
+                let Some(v) = node.labels.get(&c.key) else {
+                    continue;
+                };
+                if !node_included(c, pod, node) {
+                    continue;
+                }
+                let n = node.pods.iter().filter(|p| c.counts(p, pod)).count() as i64;
+                *counts[i].entry(v.clone()).or_insert(0) += n;
+            }
+        }
+        if !filter {
+            // score reads absent domains as 0
+            counts.iter_mut().for_each(|m| m.retain(|_, n| *n != 0));
+        }
+        counts
+    }
+
+    fn sorted(m: &HashMap<String, i64>) -> Counts {
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Incoming pods covering every kind of constraint the plugin handles.
+    fn incoming() -> Vec<PodInfo> {
+        let owner = |kind: &str, uid: &str| {
+            json!([{"apiVersion": "apps/v1", "kind": kind, "name": "o", "uid": uid,
+                "controller": true}])
+        };
+        let c = |key: &str, skew: i32, when: &str, sel: Value, extra: Value| {
+            let mut c = json!({"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": when,
+                "labelSelector": sel});
+            for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+                c[k] = v;
+            }
+            c
+        };
+        let app_a = json!({"matchLabels": {"app": "a"}});
+        let mut out = Vec::new();
+        for when in ["DoNotSchedule", "ScheduleAnyway"] {
+            let specs = [
+                vec![c("zone", 1, when, app_a.clone(), json!({}))],
+                vec![c(HOSTNAME, 2, when, app_a.clone(), json!({}))],
+                vec![
+                    c("zone", 1, when, app_a.clone(), json!({})),
+                    c(HOSTNAME, 1, when, app_a.clone(), json!({})),
+                ],
+                vec![c(
+                    "zone",
+                    1,
+                    when,
+                    app_a.clone(),
+                    json!({"matchLabelKeys": ["tier"]}),
+                )],
+                vec![c("zone", 1, when, app_a.clone(), json!({"minDomains": 5}))],
+                vec![c(
+                    "zone",
+                    1,
+                    when,
+                    app_a.clone(),
+                    json!({"nodeAffinityPolicy": "Ignore"}),
+                )],
+                vec![c(
+                    "disk",
+                    1,
+                    when,
+                    app_a.clone(),
+                    json!({"nodeTaintsPolicy": "Honor"}),
+                )],
+                vec![c(
+                    "zone",
+                    1,
+                    when,
+                    json!({"matchExpressions": [
+                    {"key": "app", "operator": "In", "values": ["a", "b", "a"]}]}),
+                    json!({}),
+                )],
+                vec![c(
+                    "zone",
+                    1,
+                    when,
+                    json!({"matchExpressions": [
+                    {"key": "app", "operator": "NotIn", "values": ["a"]}]}),
+                    json!({}),
+                )],
+                vec![c("zone", 1, when, json!({}), json!({}))],
+                vec![c(
+                    ZONE,
+                    3,
+                    when,
+                    json!({"matchLabels": {"app": "b", "tier": "db"}}),
+                    json!({}),
+                )],
+            ];
+            for cs in specs {
+                let mut spec = json!({"topologySpreadConstraints": cs});
+                let mut p = labeled(
+                    pod("in", "0", "0", spec.clone()),
+                    json!({"app": "a", "tier": "web"}),
+                );
+                out.push(info(p.clone()));
+                p.metadata.namespace = Some("other".into());
+                out.push(info(p));
+                spec["nodeSelector"] = json!({"disk": "ssd"});
+                out.push(info(labeled(
+                    pod("in", "0", "0", spec),
+                    json!({"app": "a"}),
+                )));
+            }
+        }
+        for (kind, uid, ns) in [
+            ("ReplicaSet", "owner-0", "default"),
+            ("ReplicaSet", "owner-1", "other"),
+            ("StatefulSet", "owner-2", "default"),
+            ("Job", "owner-3", "default"),
+        ] {
+            let mut p = labeled(pod("in", "0", "0", json!({})), json!({"app": "c"}));
+            p.metadata.owner_references = serde_json::from_value(owner(kind, uid)).ok();
+            p.metadata.namespace = Some(ns.into());
+            out.push(info(p));
+        }
+        out
+    }
+
+    #[test]
+    fn indexed_counts_match_a_scan_of_every_pod() {
+        let mut scored = 0;
+        for seed in 0..4 {
+            let c = random_cluster(seed);
+            let all: Vec<&NodeInfo> = c.nodes().collect();
+            let some: Vec<&NodeInfo> = c.nodes().step_by(2).collect();
+            for p in incoming() {
+                // filter: counts, then every node's verdict
+                let st = PodTopologySpread.pre_filter(&p, &c).unwrap();
+                if let Some(fs) = state::<FilterState>(&st) {
+                    let got: Vec<Counts> = fs.counts.iter().map(sorted).collect();
+                    assert_eq!(got, scan_counts(&p, &c, &fs.constraints, true));
+                    for n in c.nodes() {
+                        let want = scan_filter(&p, n, &fs.constraints, &got);
+                        assert_eq!(PodTopologySpread.filter(&st, &p, n), want);
+                    }
+                }
+                // score: counts, the one-pass path against the two steps and the old formula
+                for feasible in [&all, &some] {
+                    let st = ScorePlugin::pre_score(&PodTopologySpread, &p, &c, feasible);
+                    let (st_all, all_scores) = PodTopologySpread.score_all(&p, &c, feasible);
+                    assert_eq!(st.is_some(), st_all.is_some());
+                    let two_step: Vec<i64> = feasible
+                        .iter()
+                        .map(|n| ScorePlugin::score(&PodTopologySpread, &st, &p, n))
+                        .collect();
+                    assert_eq!(all_scores, two_step);
+                    let Some(ss) = state::<ScoreState>(&st) else {
+                        assert!(all_scores.iter().all(|s| *s == 0));
+                        continue;
+                    };
+                    let want = scan_counts(&p, &c, &ss.constraints, false);
+                    assert_eq!(ss.counts.iter().map(sorted).collect::<Vec<_>>(), want);
+                    assert_eq!(all_scores, scan_scores(feasible, ss, &want));
+                    scored += 1;
+                }
+            }
+        }
+        assert!(scored > 100, "{scored}");
+    }
+
+    /// The filter verdict as computed before (minimum over the domains per node).
+    fn scan_filter(p: &PodInfo, node: &NodeInfo, cs: &[Constraint], counts: &[Counts]) -> Status {
+        for (c, counts) in cs.iter().zip(counts) {
+            let Some(value) = node.labels.get(&c.key) else {
+                return Status::unresolvable(
+                    "node(s) didn't match pod topology spread constraints (missing required label)",
+                );
+            };
+            let min = if (counts.len() as i64) < c.min_domains {
+                0
+            } else {
+                counts.values().copied().min().unwrap_or(0)
+            };
+            let here = counts.get(value).copied().unwrap_or(0);
+            if here + i64::from(c.counts(p, p)) - min > c.max_skew {
+                return Status::unschedulable(
+                    "node(s) didn't match pod topology spread constraints",
+                );
+            }
+        }
+        Status::success()
+    }
+
+    /// The raw scores as computed before (weights from sorted, deduplicated domains).
+    fn scan_scores(feasible: &[&NodeInfo], st: &ScoreState, counts: &[Counts]) -> Vec<i64> {
+        let weights: Vec<f64> = st
+            .constraints
+            .iter()
+            .map(|c| {
+                let mut vals: Vec<&String> = feasible
+                    .iter()
+                    .filter_map(|n| n.labels.get(&c.key))
+                    .collect();
+                vals.sort();
+                vals.dedup();
+                ((vals.len() + 2) as f64).ln()
+            })
+            .collect();
+        assert_eq!(weights, st.weights);
+        feasible
+            .iter()
+            .map(|n| {
+                let mut total = 0.0;
+                for ((c, counts), w) in st.constraints.iter().zip(counts).zip(&weights) {
+                    let Some(v) = n.labels.get(&c.key) else {
+                        if st.require_all {
+                            return -1;
+                        }
+                        continue;
+                    };
+                    let cnt = counts.get(v).copied().unwrap_or(0);
+                    total += cnt as f64 * w + (c.max_skew - 1) as f64;
+                }
+                total.round() as i64
+            })
+            .collect()
     }
 }

@@ -74,18 +74,22 @@ impl ScorePlugin for TaintToleration {
     }
 
     fn score(&self, _: &State, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let tols: Vec<&Toleration> = pod_tolerations(pod)
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.effect.as_deref(),
-                    None | Some("") | Some("PreferNoSchedule")
-                )
-            })
-            .collect();
+        if node.taints.is_empty() {
+            return 0;
+        }
+        // tolerations that can tolerate PreferNoSchedule, filtered in place: this runs for
+        // every feasible node and should not allocate
+        let tols = pod_tolerations(pod).iter().filter(|t| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some("PreferNoSchedule")
+            )
+        });
         node.taints
             .iter()
-            .filter(|t| t.effect == "PreferNoSchedule" && !tols.iter().any(|tol| tolerates(tol, t)))
+            .filter(|t| {
+                t.effect == "PreferNoSchedule" && !tols.clone().any(|tol| tolerates(tol, t))
+            })
             .count() as i64
     }
 
