@@ -364,16 +364,12 @@ impl NodeInfo {
     }
 
     pub fn spec_unschedulable(&self) -> bool {
-        self.node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false)
+        self.unschedulable
     }
 
     /// Ready condition True (nodes without conditions are treated as not ready).
     pub fn ready(&self) -> bool {
-        self.node.as_deref().is_some_and(node_ready)
+        self.ready
     }
 }
 
