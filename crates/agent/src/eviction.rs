@@ -11,7 +11,8 @@
 //! An evicted pod's containers are stopped at once and it ends Failed with reason Evicted (its
 //! controller makes a replacement elsewhere).
 
-use std::collections::{BTreeMap, HashSet};
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -231,11 +232,13 @@ fn memory_usage(ctx: &Ctx, entry: &PodEntry) -> i64 {
 /// Removes every image no container uses (older than the kubelet's 2 minutes), the
 /// node-level reclaim that comes before evicting pods for disk.
 fn reclaim_images(ctx: &Ctx) {
-    let in_use: HashSet<String> = ctx
-        .runtime
-        .containers()
-        .map(|rs| rs.into_iter().map(|r| r.image_id).collect())
-        .unwrap_or_default();
+    let in_use = match ctx.images_in_use() {
+        Ok(in_use) => in_use,
+        Err(e) => {
+            warn!(error = %e, "cannot tell which images are in use; not removing any");
+            return;
+        }
+    };
     let policy = minato_images::GcPolicy {
         high_percent: 0,
         low_percent: 0,
@@ -270,10 +273,13 @@ fn pass(ctx: &Ctx) {
         .into_iter()
         .filter(|p| !ctx.is_evicted(&p.uid))
         .collect();
-    let records = ctx.runtime.containers().unwrap_or_default();
+    // Container records are read from disk only when storage is measured: for a pod with
+    // storage limits, or to rank pods under disk pressure.
+    let records = OnceCell::new();
+    let records = || records.get_or_init(|| ctx.runtime.containers().unwrap_or_default());
     let mut storage: BTreeMap<String, PodStorage> = BTreeMap::new();
     for p in pods.iter().filter(|p| has_storage_limits(&p.pod)) {
-        let usage = measure_storage(ctx, p, &records);
+        let usage = measure_storage(ctx, p, records());
         if let Some(message) = storage_limit_violation(&p.pod, &usage) {
             info!(pod_uid = %p.uid, %message, "evicting pod over its local storage limit");
             ctx.evict(&p.uid, message);
@@ -301,7 +307,7 @@ fn pass(ctx: &Ctx) {
                 storage
                     .get(&p.uid)
                     .cloned()
-                    .unwrap_or_else(|| measure_storage(ctx, p, &records))
+                    .unwrap_or_else(|| measure_storage(ctx, p, records()))
                     .total() as i64
             };
             let resource = if memory {

@@ -39,14 +39,31 @@ pub fn meminfo() -> (u64, u64) {
     (field("MemTotal:"), field("MemAvailable:"))
 }
 
-/// Total and available bytes of the filesystem holding `path`.
-pub fn filesystem_usage(path: &Path) -> (u64, u64) {
+/// Size of the filesystem holding a path, from statvfs (what the kubelet's nodefs and imagefs
+/// signals and the node's ephemeral-storage capacity read). All zero when it cannot be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FsUsage {
+    pub bytes_total: u64,
+    /// Bytes an unprivileged user may still write (f_bavail).
+    pub bytes_available: u64,
+    pub inodes_total: u64,
+    /// Inodes an unprivileged user may still use (f_favail).
+    pub inodes_available: u64,
+}
+
+/// Bytes and inodes of the filesystem holding `path`.
+pub fn filesystem_usage(path: &Path) -> FsUsage {
     match nix::sys::statvfs::statvfs(path) {
         Ok(s) => {
             let frag = s.fragment_size();
-            (s.blocks() * frag, s.blocks_available() * frag)
+            FsUsage {
+                bytes_total: s.blocks() * frag,
+                bytes_available: s.blocks_available() * frag,
+                inodes_total: s.files(),
+                inodes_available: s.files_available(),
+            }
         }
-        Err(_) => (0, 0),
+        Err(_) => FsUsage::default(),
     }
 }
 
@@ -65,7 +82,7 @@ impl HostInfo {
             .map(|n| n.get() as u32)
             .unwrap_or(1);
         let (memory_bytes, _) = meminfo();
-        let (ephemeral_storage_bytes, _) = filesystem_usage(storage_dir);
+        let ephemeral_storage_bytes = filesystem_usage(storage_dir).bytes_total;
         let uname = nix::sys::utsname::uname().ok();
         let kernel_version = uname
             .as_ref()

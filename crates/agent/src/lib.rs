@@ -127,6 +127,20 @@ impl Ctx {
             .join(format!("{attempt}.log"))
     }
 
+    /// Ids of the images some container on this node (running or not) was made from: what
+    /// image garbage collection must keep. An error when the container records cannot be
+    /// listed, so that no caller mistakes "unknown" for "none in use".
+    pub fn images_in_use(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, minato_runtime::RuntimeError> {
+        Ok(self
+            .runtime
+            .containers()?
+            .into_iter()
+            .map(|r| r.image_id)
+            .collect())
+    }
+
     fn remember(&self, pod: &Arc<Pod>) {
         let key = (
             pod.metadata.namespace.clone().unwrap_or_default(),
@@ -313,12 +327,10 @@ async fn image_gc(ctx: Arc<Ctx>) {
         tick.tick().await;
         let ctx = ctx.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let in_use: std::collections::HashSet<String> = ctx
-                .runtime
-                .containers()
-                .map(|rs| rs.into_iter().map(|r| r.image_id).collect())
-                .unwrap_or_default();
-            ctx.images.garbage_collect(&in_use, 85, 80)
+            let in_use = ctx.images_in_use().map_err(|e| e.to_string())?;
+            ctx.images
+                .garbage_collect(&in_use, 85, 80)
+                .map_err(|e| e.to_string())
         })
         .await;
         match result {

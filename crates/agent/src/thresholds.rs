@@ -188,21 +188,18 @@ impl Observations {
     /// filesystem at `imagefs`, pids against kernel.pid_max.
     pub fn read(nodefs: &Path, imagefs: &Path) -> Observations {
         let (mem_total, mem_available) = crate::host::meminfo();
-        let fs = |p: &Path| match nix::sys::statvfs::statvfs(p) {
-            Ok(s) => {
-                let frag = s.fragment_size();
-                (
-                    Reading {
-                        capacity: s.blocks() * frag,
-                        available: s.blocks_available() * frag,
-                    },
-                    Reading {
-                        capacity: s.files(),
-                        available: s.files_available(),
-                    },
-                )
-            }
-            Err(_) => Default::default(),
+        let fs = |p: &Path| {
+            let u = crate::host::filesystem_usage(p);
+            (
+                Reading {
+                    capacity: u.bytes_total,
+                    available: u.bytes_available,
+                },
+                Reading {
+                    capacity: u.inodes_total,
+                    available: u.inodes_available,
+                },
+            )
         };
         let (nodefs_r, nodefs_inodes) = fs(nodefs);
         let (imagefs_r, imagefs_inodes) = fs(imagefs);

@@ -7,7 +7,6 @@
 //! `(revision, apiVersion)` identifies a decoded object, and with the event type its line.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -17,17 +16,19 @@ use serde_json::Value;
 
 use crate::resource::{from_stored, to_route_version};
 
-/// How many recent objects and lines are kept. Watchers handle an event at about the same
-/// time, so a short memory serves nearly all of them; a watcher far behind decodes for itself.
+/// How many recent revisions are kept. Watchers handle an event at about the same time, so a
+/// short memory serves nearly all of them; a watcher far behind decodes for itself.
 const CAPACITY: usize = 1024;
 
-/// A map that forgets its oldest entries past a capacity.
+/// Values of recent revisions, forgetting the oldest revisions past a capacity. A revision
+/// holds a few variants (one per API version, or per event type and API version), found by a
+/// linear scan with borrowed keys so that a lookup allocates nothing.
 struct Bounded<K, V> {
-    map: HashMap<K, V>,
-    order: VecDeque<K>,
+    map: HashMap<Revision, Vec<(K, V)>>,
+    order: VecDeque<Revision>,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
+impl<K, V: Clone> Bounded<K, V> {
     fn new() -> Self {
         Bounded {
             map: HashMap::new(),
@@ -35,24 +36,47 @@ impl<K: Hash + Eq + Clone, V: Clone> Bounded<K, V> {
         }
     }
 
-    fn get(&self, k: &K) -> Option<V> {
-        self.map.get(k).cloned()
+    /// The value of `revision` whose key satisfies `is`.
+    fn get(&self, revision: Revision, is: impl Fn(&K) -> bool) -> Option<V> {
+        self.map
+            .get(&revision)?
+            .iter()
+            .find(|(k, _)| is(k))
+            .map(|(_, v)| v.clone())
     }
 
-    fn insert(&mut self, k: K, v: V) {
-        if self.map.insert(k.clone(), v).is_none() {
-            self.order.push_back(k);
-            while self.order.len() > CAPACITY {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
+    /// Adds a value unless one satisfying `is` is there already (another watcher raced us);
+    /// the key is made only then.
+    fn insert(
+        &mut self,
+        revision: Revision,
+        is: impl Fn(&K) -> bool,
+        key: impl FnOnce() -> K,
+        v: V,
+    ) {
+        match self.map.get_mut(&revision) {
+            Some(variants) => {
+                if !variants.iter().any(|(k, _)| is(k)) {
+                    variants.push((key(), v));
+                }
+            }
+            None => {
+                self.map.insert(revision, vec![(key(), v)]);
+                self.order.push_back(revision);
+                while self.order.len() > CAPACITY {
+                    if let Some(old) = self.order.pop_front() {
+                        self.map.remove(&old);
+                    }
                 }
             }
         }
     }
 }
 
-type ObjectKey = (Revision, Arc<str>);
-type LineKey = (Revision, &'static str, Arc<str>);
+/// An object's apiVersion.
+type ObjectKey = Box<str>;
+/// A line's event type and apiVersion.
+type LineKey = (&'static str, Box<str>);
 
 pub struct WatchCache {
     objects: Mutex<Bounded<ObjectKey, Arc<Value>>>,
@@ -71,12 +95,13 @@ impl Default for WatchCache {
 impl WatchCache {
     /// The stored object `kv` in the version `entry` serves (resourceVersion set), decoded once.
     pub fn object(&self, entry: &Entry, kv: &KeyValue) -> Option<Arc<Value>> {
-        let key: ObjectKey = (kv.mod_revision, Arc::from(entry.info.api_version()));
+        let (group, version) = (&entry.info.group, &entry.info.version);
+        let is = |k: &ObjectKey| is_api_version(k, group, version);
         if let Some(v) = self
             .objects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(kv.mod_revision, is)
         {
             return Some(v);
         }
@@ -84,29 +109,48 @@ impl WatchCache {
         self.objects
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, v.clone());
+            .insert(
+                kv.mod_revision,
+                is,
+                || entry.info.api_version().into(),
+                v.clone(),
+            );
         Some(v)
     }
 
     /// The watch line `{"type":kind,"object":obj}` for the object written at `revision`.
     pub fn line(&self, revision: Revision, kind: &'static str, obj: &Value) -> Bytes {
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let key: LineKey = (revision, kind, Arc::from(api_version));
+        let is = |(k, v): &LineKey| *k == kind && &**v == api_version;
         if let Some(b) = self
             .lines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(revision, is)
         {
             return b;
         }
         let b = encode_line(kind, obj);
-        self.lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, b.clone());
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            revision,
+            is,
+            || (kind, api_version.into()),
+            b.clone(),
+        );
         b
     }
+}
+
+/// Whether `api_version` is `group/version` (`version` for the core group), compared in
+/// place rather than by formatting the apiVersion.
+fn is_api_version(api_version: &str, group: &str, version: &str) -> bool {
+    if group.is_empty() {
+        return api_version == version;
+    }
+    api_version
+        .strip_prefix(group)
+        .and_then(|rest| rest.strip_prefix('/'))
+        == Some(version)
 }
 
 /// One watch event as a JSON line.
@@ -127,15 +171,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn old_entries_are_forgotten_past_capacity() {
-        let mut b: Bounded<i64, i64> = Bounded::new();
+    fn old_revisions_are_forgotten_past_capacity() {
+        let mut b: Bounded<&'static str, i64> = Bounded::new();
         for i in 0..(CAPACITY as i64 + 10) {
-            b.insert(i, i);
+            b.insert(i, |k| *k == "v1", || "v1", i);
+            b.insert(i, |k| *k == "v2", || "v2", -i);
         }
-        assert_eq!(b.get(&0), None);
-        assert_eq!(b.get(&9), None);
-        assert_eq!(b.get(&10), Some(10));
+        assert_eq!(b.get(0, |k| *k == "v1"), None);
+        assert_eq!(b.get(9, |k| *k == "v2"), None);
+        assert_eq!(b.get(10, |k| *k == "v1"), Some(10));
+        assert_eq!(b.get(10, |k| *k == "v2"), Some(-10));
         assert_eq!(b.map.len(), CAPACITY);
+        assert_eq!(b.order.len(), CAPACITY);
+    }
+
+    #[test]
+    fn api_versions_compare_without_formatting() {
+        assert!(is_api_version("v1", "", "v1"));
+        assert!(!is_api_version("apps/v1", "", "v1"));
+        assert!(is_api_version("apps/v1", "apps", "v1"));
+        assert!(!is_api_version("apps/v1beta1", "apps", "v1"));
+        assert!(!is_api_version("appsv1", "apps", "v1"));
+        assert!(!is_api_version("v1", "apps", "v1"));
+        assert!(!is_api_version("apps.k8s.io/v1", "apps", "v1"));
+    }
+
+    #[test]
+    fn a_revision_keeps_one_value_per_key() {
+        let mut b: Bounded<&'static str, i64> = Bounded::new();
+        b.insert(1, |k| *k == "v1", || "v1", 1);
+        // a racing watcher's insert of the same key keeps the first value
+        b.insert(1, |k| *k == "v1", || "v1", 2);
+        assert_eq!(b.get(1, |k| *k == "v1"), Some(1));
+        assert_eq!(b.get(1, |k| *k == "v1beta1"), None);
+        assert_eq!(b.get(2, |k| *k == "v1"), None);
+        assert_eq!(b.map[&1].len(), 1);
+        assert_eq!(b.order.len(), 1);
+    }
+
+    #[test]
+    fn lines_differ_by_api_version_at_one_revision() {
+        let cache = WatchCache::default();
+        let v1 = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"});
+        let beta = serde_json::json!({"apiVersion": "apps/v1beta2", "kind": "Deployment"});
+        let a = cache.line(3, "ADDED", &v1);
+        let b = cache.line(3, "ADDED", &beta);
+        assert_ne!(a, b);
+        assert_eq!(cache.line(3, "ADDED", &v1), a);
+        assert_eq!(cache.line(3, "ADDED", &beta), b);
+        let lines = cache.lines.lock().unwrap();
+        assert_eq!(lines.map[&3].len(), 2);
     }
 
     #[test]

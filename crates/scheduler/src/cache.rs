@@ -673,9 +673,46 @@ impl Cluster {
         self.release_if_empty(slot);
     }
 
-    /// Adds or updates a pod bound to `node` (confirming an assumed pod).
+    /// The informer saw the pod bound to `node`: counts it there, replacing any earlier
+    /// placement. An assumed pod is confirmed: it is a real pod from now on.
     pub fn upsert_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
-        self.remove_pod(&pod.uid);
+        self.assumed.remove(&pod.uid);
+        self.place_pod(pod, node);
+    }
+
+    /// Counts a pod on a node before the API confirms the binding (upstream's AssumePod): it
+    /// stays counted until the informer confirms it ([`Cluster::upsert_pod`]), the bind fails
+    /// ([`Cluster::forget_pod`]) or the pod is deleted ([`Cluster::remove_pod`]).
+    pub fn assume_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
+        let uid = pod.uid.clone();
+        self.place_pod(pod, node);
+        self.assumed.insert(uid);
+    }
+
+    /// Whether the pod is counted only because we assumed it (bind not yet seen by the watch).
+    pub fn is_assumed(&self, uid: &str) -> bool {
+        self.assumed.contains(uid)
+    }
+
+    /// The bind of an assumed pod failed: it no longer counts anywhere. Returns the pod when
+    /// it was assumed; a confirmed or unknown pod is left alone.
+    pub fn forget_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
+        if !self.assumed.remove(uid) {
+            return None;
+        }
+        self.unplace_pod(uid)
+    }
+
+    /// The pod is gone (deleted or finished), assumed or not.
+    pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
+        self.assumed.remove(uid);
+        self.unplace_pod(uid)
+    }
+
+    /// Counts `pod` on `node`, replacing any earlier placement; the assumed mark is the
+    /// caller's business.
+    fn place_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
+        self.unplace_pod(&pod.uid);
         self.nominated.remove(&pod.uid);
         let slot = self.slot_for(node);
         self.pod_node.insert(pod.uid.clone(), slot);
@@ -685,23 +722,7 @@ impl Cluster {
         }
     }
 
-    /// Counts a pod on a node before the API confirms the binding.
-    pub fn assume_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
-        self.assumed.insert(pod.uid.clone());
-        self.upsert_pod(pod, node);
-    }
-
-    /// The watch saw the pod bound: it is no longer only assumed.
-    pub fn confirm(&mut self, uid: &str) {
-        self.assumed.remove(uid);
-    }
-
-    pub fn is_assumed(&self, uid: &str) -> bool {
-        self.assumed.contains(uid)
-    }
-
-    pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
-        self.assumed.remove(uid);
+    fn unplace_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
         let slot = self.pod_node.remove(uid)?;
         let pod = self.slots.get_mut(slot)?.as_mut()?.remove_pod(uid);
         self.release_if_empty(slot);
@@ -840,12 +861,13 @@ fn node_relevant_change(old: &Node, new: &Node) -> bool {
 }
 
 impl Cluster {
-    /// Drops pods for which `keep(uid, assumed)` is false (after a re-list).
-    pub fn retain_pods(&mut self, mut keep: impl FnMut(&str, bool) -> bool) {
+    /// Drops pods for which `keep(uid)` is false (after a re-list). Assumed pods are dropped
+    /// too: a pod missing from a re-list was deleted, bound or not.
+    pub fn retain_pods(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let drop: Vec<String> = self
             .pod_node
             .keys()
-            .filter(|uid| !keep(uid, self.assumed.contains(*uid)))
+            .filter(|uid| !keep(uid))
             .cloned()
             .collect();
         for uid in drop {
@@ -1041,5 +1063,92 @@ mod tests {
         assert_eq!(c.image_nodes("big:latest"), 1);
         c.remove_node("b");
         assert_eq!(c.image_nodes("big:latest"), 0);
+    }
+
+    fn cpu_on(c: &Cluster, node: &str) -> i64 {
+        node_info(c, node).requested.milli_cpu
+    }
+
+    #[test]
+    fn assumed_pod_counts_until_confirmed() {
+        let mut c = cluster(vec![node("a", "4", "8Gi", json!({}))], vec![]);
+        let p = pod("p", "1500m", "1Gi", json!({}));
+        c.assume_pod(Arc::new(info(p.clone())), "a");
+        assert!(c.is_assumed("uid-p"));
+        assert_eq!(c.pod_node("uid-p"), Some("a"));
+        assert_eq!(cpu_on(&c, "a"), 1500);
+        assert_eq!(node_info(&c, "a").pods.len(), 1);
+
+        // the informer sees it bound: a real pod now, counted once
+        let mut bound = p;
+        bound.spec.as_mut().expect("spec").node_name = Some("a".into());
+        c.upsert_pod(Arc::new(info(bound)), "a");
+        assert!(!c.is_assumed("uid-p"));
+        assert_eq!(cpu_on(&c, "a"), 1500);
+        assert_eq!(node_info(&c, "a").pods.len(), 1);
+        // a confirmed pod is not forgotten by a late bind failure
+        assert!(c.forget_pod("uid-p").is_none());
+        assert_eq!(cpu_on(&c, "a"), 1500);
+    }
+
+    #[test]
+    fn forgetting_an_assumed_pod_frees_its_node() {
+        let mut c = cluster(vec![node("a", "4", "8Gi", json!({}))], vec![]);
+        let p = labeled(pod("p", "2", "1Gi", json!({})), json!({"app": "x"}));
+        c.assume_pod(Arc::new(info(p)), "a");
+        assert_eq!(cpu_on(&c, "a"), 2000);
+        let sel = selector(json!({"matchLabels": {"app": "x"}}));
+        assert_eq!(c.candidate_pods("default", &sel).1.count(), 1);
+
+        let forgotten = c.forget_pod("uid-p").expect("was assumed");
+        assert_eq!(forgotten.uid, "uid-p");
+        assert!(!c.is_assumed("uid-p"));
+        assert_eq!(c.pod_node("uid-p"), None);
+        assert_eq!(cpu_on(&c, "a"), 0);
+        assert!(node_info(&c, "a").pods.is_empty());
+        assert_eq!(c.candidate_pods("default", &sel).1.count(), 0);
+        assert!(c.forget_pod("uid-p").is_none());
+    }
+
+    #[test]
+    fn assumed_pod_confirmed_elsewhere_moves() {
+        let mut c = cluster(
+            vec![
+                node("a", "4", "8Gi", json!({})),
+                node("b", "4", "8Gi", json!({})),
+            ],
+            vec![],
+        );
+        let p = pod("p", "1", "1Gi", json!({}));
+        c.assume_pod(Arc::new(info(p.clone())), "a");
+        c.upsert_pod(Arc::new(info(p)), "b");
+        assert!(!c.is_assumed("uid-p"));
+        assert_eq!((cpu_on(&c, "a"), cpu_on(&c, "b")), (0, 1000));
+    }
+
+    #[test]
+    fn removing_an_assumed_pod_unassumes_it() {
+        let mut c = cluster(vec![node("a", "4", "8Gi", json!({}))], vec![]);
+        c.assume_pod(Arc::new(info(pod("p", "1", "1Gi", json!({})))), "a");
+        assert!(c.remove_pod("uid-p").is_some());
+        assert!(!c.is_assumed("uid-p"));
+        assert_eq!(cpu_on(&c, "a"), 0);
+    }
+
+    #[test]
+    fn relist_drops_pods_it_does_not_list_assumed_or_not() {
+        let mut c = cluster(
+            vec![node("a", "4", "8Gi", json!({}))],
+            vec![(pod("kept", "1", "1Gi", json!({})), "a")],
+        );
+        c.upsert_pod(Arc::new(info(pod("gone", "1", "1Gi", json!({})))), "a");
+        c.assume_pod(Arc::new(info(pod("pending", "1", "1Gi", json!({})))), "a");
+        c.assume_pod(Arc::new(info(pod("deleted", "1", "1Gi", json!({})))), "a");
+        c.retain_pods(|uid| uid == "uid-kept" || uid == "uid-pending");
+        assert!(c.is_assumed("uid-pending"));
+        assert!(!c.is_assumed("uid-deleted"));
+        assert_eq!(c.pod_node("uid-deleted"), None);
+        assert_eq!(c.pod_node("uid-gone"), None);
+        assert_eq!(cpu_on(&c, "a"), 2000);
     }
 }

@@ -80,8 +80,9 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     tokio::spawn(async move {
-        let mut stream =
-            std::pin::pin!(watcher::watcher(api, watcher::Config::default()).default_backoff());
+        let mut stream = std::pin::pin!(watcher::watcher(api, watcher::Config::default())
+            .modify(strip_managed_fields)
+            .default_backoff());
         while let Some(ev) = stream.next().await {
             match ev {
                 Ok(ev) => {
@@ -93,6 +94,14 @@ where
             }
         }
     });
+}
+
+/// Drops an object's managedFields before the scheduler keeps it: nothing here reads them,
+/// they are often the largest part of an object, and the scheduler never writes a cached
+/// object back whole (it binds through pods/binding and patches status), so nothing stripped
+/// reaches the server.
+fn strip_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
 }
 
 /// Buffers a re-list (Init … InitDone) so it replaces the previous view at once.
@@ -165,24 +174,7 @@ pub async fn run(client: Client, config: SchedulerConfig) -> Result<(), Error> {
     spawn_watch(Api::<Namespace>::all(client.clone()), tx.clone(), |e| {
         Input::Namespace(Box::new(e))
     });
-    let mut s = Scheduler {
-        algorithm: Algorithm::new(
-            Framework::default_profile(),
-            config.percentage_of_nodes_to_score,
-        ),
-        queue: SchedulingQueue::new(config.queue.clone()),
-        binds: Arc::new(Semaphore::new(config.parallel_binds.max(1))),
-        rng: StdRng::from_os_rng(),
-        cluster: Cluster::new(),
-        nodes: Relist::new(),
-        pods: Relist::new(),
-        namespaces: Relist::new(),
-        failures: HashMap::new(),
-        scheduled: 0,
-        config,
-        client,
-        tx,
-    };
+    let mut s = Scheduler::new(client, config, tx);
     info!(name = %s.config.scheduler_name, "scheduler started");
     let mut last_unsched_flush = Instant::now();
     let mut since_yield = 0u32;
@@ -230,6 +222,27 @@ pub async fn run(client: Client, config: SchedulerConfig) -> Result<(), Error> {
 }
 
 impl Scheduler {
+    fn new(client: Client, config: SchedulerConfig, tx: mpsc::UnboundedSender<Input>) -> Self {
+        Scheduler {
+            algorithm: Algorithm::new(
+                Framework::default_profile(),
+                config.percentage_of_nodes_to_score,
+            ),
+            queue: SchedulingQueue::new(config.queue.clone()),
+            binds: Arc::new(Semaphore::new(config.parallel_binds.max(1))),
+            rng: StdRng::from_os_rng(),
+            cluster: Cluster::new(),
+            nodes: Relist::new(),
+            pods: Relist::new(),
+            namespaces: Relist::new(),
+            failures: HashMap::new(),
+            scheduled: 0,
+            config,
+            client,
+            tx,
+        }
+    }
+
     fn handle(&mut self, input: Input) {
         let now = Instant::now();
         match input {
@@ -304,8 +317,7 @@ impl Scheduler {
                     for p in list {
                         self.pod_event(p, false, now);
                     }
-                    self.cluster
-                        .retain_pods(|uid, assumed| assumed || uids.contains(uid));
+                    self.cluster.retain_pods(|uid| uids.contains(uid));
                     self.queue.retain(|k| keys.contains(k));
                 }
             }
@@ -317,15 +329,17 @@ impl Scheduler {
                     }
                 }
                 BindOutcome::AlreadyBound => {
-                    // the watch tells where it went
-                    if self.cluster.is_assumed(&uid) {
-                        self.cluster.remove_pod(&uid);
+                    // someone else bound it: the watch tells where it went
+                    if self.cluster.forget_pod(&uid).is_some() {
+                        self.queue.move_all_to_active_or_backoff(now);
                     }
                 }
                 BindOutcome::Failed(e) => {
                     warn!(pod = %pod_key(&pod), error = %e, "binding failed; retrying");
-                    if self.cluster.is_assumed(&uid) {
-                        self.cluster.remove_pod(&uid);
+                    // a pod the watch saw bound or deleted meanwhile is not ours to retry
+                    if self.cluster.forget_pod(&uid).is_some() {
+                        // its node has room again for pods that did not fit
+                        self.queue.move_all_to_active_or_backoff(now);
                         self.queue.add_backoff(pod, now);
                     }
                 }
@@ -356,11 +370,8 @@ impl Scheduler {
         if let Some(node) = node {
             self.queue.remove(&key);
             self.failures.remove(&uid);
+            // an assumed pod is confirmed by upsert_pod below, taking the informer's copy
             let same = self.cluster.pod_node(&uid) == Some(node.as_str());
-            if same && self.cluster.is_assumed(&uid) {
-                self.cluster.confirm(&uid);
-                return;
-            }
             let old_labels = if same {
                 self.cluster
                     .node(&node)
@@ -380,6 +391,8 @@ impl Scheduler {
         }
         let ours = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref())
             == Some(self.config.scheduler_name.as_str());
+        // an assumed pod's bind is in flight: an update of the still unbound pod (a status
+        // patch) must not queue it again
         if !ours || self.cluster.is_assumed(&uid) {
             return;
         }
@@ -648,5 +661,201 @@ async fn create_event(client: &Client, ns: &str, body: serde_json::Value) {
     };
     if let Err(e) = api.create(&PostParams::default(), &ev).await {
         debug!(error = %e, "creating event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{node, pod};
+    use kube::client::Body;
+
+    /// A client whose every request answers `status` (a Status body for errors); watch
+    /// requests hang as an idle watch would. `objects` is the body of list requests.
+    fn stub_client(status: u16, objects: serde_json::Value) -> Client {
+        let svc = tower::service_fn(move |req: http::Request<Body>| {
+            let objects = objects.clone();
+            async move {
+                let query = req.uri().query().unwrap_or_default().to_string();
+                if query.contains("watch=true") {
+                    std::future::pending::<()>().await;
+                }
+                let body = if req.method() == http::Method::GET {
+                    json!({"apiVersion": "v1", "kind": "List",
+                        "metadata": {"resourceVersion": "1"}, "items": objects})
+                } else if status >= 400 {
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                        "message": "stub", "reason": "Stub", "code": status})
+                } else {
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})
+                };
+                let status = if req.method() == http::Method::GET {
+                    200
+                } else {
+                    status
+                };
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string().into_bytes()))
+            }
+        });
+        Client::new(svc, "default")
+    }
+
+    fn scheduler(bind_status: u16) -> (Scheduler, mpsc::UnboundedReceiver<Input>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let config = SchedulerConfig {
+            record_scheduled_events: false,
+            ..SchedulerConfig::default()
+        };
+        let s = Scheduler::new(stub_client(bind_status, json!([])), config, tx);
+        (s, rx)
+    }
+
+    fn cpu_on(s: &Scheduler, node: &str) -> i64 {
+        s.cluster.node(node).expect("node").requested.milli_cpu
+    }
+
+    /// Node `a` (4 cpu) and pending pod `p` (3 cpu), then one scheduling cycle: `p` is
+    /// assumed on `a` and its bind is under way.
+    fn schedule_p(s: &mut Scheduler) -> Pod {
+        s.handle(Input::Node(Box::new(Event::Apply(node(
+            "a",
+            "4",
+            "8Gi",
+            json!({}),
+        )))));
+        let p = pod("p", "3", "1Gi", json!({}));
+        s.handle(Input::Pod(Box::new(Event::Apply(p.clone()))));
+        let q = s.queue.pop(Instant::now()).expect("p queued");
+        s.schedule_one(q);
+        assert!(s.cluster.is_assumed("uid-p"));
+        assert_eq!(s.cluster.pod_node("uid-p"), Some("a"));
+        assert_eq!(cpu_on(s, "a"), 3000);
+        assert!(!s.queue.contains("default/p"));
+        p
+    }
+
+    async fn bind_outcome(rx: &mut mpsc::UnboundedReceiver<Input>) -> Input {
+        let input = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("bind finished in time")
+            .expect("channel open");
+        assert!(matches!(input, Input::Bound { .. }), "a bind outcome");
+        input
+    }
+
+    #[tokio::test]
+    async fn failed_bind_forgets_and_requeues() {
+        let (mut s, mut rx) = scheduler(500);
+        schedule_p(&mut s);
+        let outcome = bind_outcome(&mut rx).await;
+        assert!(matches!(
+            &outcome,
+            Input::Bound {
+                outcome: BindOutcome::Failed(_),
+                ..
+            }
+        ));
+        s.handle(outcome);
+        assert!(!s.cluster.is_assumed("uid-p"));
+        assert_eq!(s.cluster.pod_node("uid-p"), None);
+        assert_eq!(cpu_on(&s, "a"), 0);
+        assert!(s.queue.contains("default/p"), "requeued");
+        // after its backoff it is scheduled again
+        let later = Instant::now() + Duration::from_secs(60);
+        assert_eq!(
+            s.queue.pop(later).map(|q| q.key).as_deref(),
+            Some("default/p")
+        );
+    }
+
+    #[tokio::test]
+    async fn conflicting_bind_forgets_without_requeue() {
+        let (mut s, mut rx) = scheduler(409);
+        schedule_p(&mut s);
+        s.handle(bind_outcome(&mut rx).await);
+        assert!(!s.cluster.is_assumed("uid-p"));
+        assert_eq!(cpu_on(&s, "a"), 0);
+        assert!(
+            !s.queue.contains("default/p"),
+            "the watch says where it went"
+        );
+    }
+
+    #[tokio::test]
+    async fn watch_confirms_an_assumed_pod() {
+        let (mut s, mut rx) = scheduler(201);
+        let p = schedule_p(&mut s);
+        // an update of the still unbound pod (say our status patch) does not queue it again
+        let mut unbound = p.clone();
+        unbound.metadata.resource_version = Some("2".into());
+        s.handle(Input::Pod(Box::new(Event::Apply(unbound))));
+        assert!(!s.queue.contains("default/p"));
+        assert!(s.cluster.is_assumed("uid-p"));
+        // the watch sees it bound: confirmed, counted once
+        let mut bound = p;
+        bound.spec.as_mut().expect("spec").node_name = Some("a".into());
+        s.handle(Input::Pod(Box::new(Event::Apply(bound))));
+        assert!(!s.cluster.is_assumed("uid-p"));
+        assert_eq!(cpu_on(&s, "a"), 3000);
+        assert_eq!(s.cluster.node("a").expect("a").pods.len(), 1);
+        let outcome = bind_outcome(&mut rx).await;
+        assert!(matches!(
+            &outcome,
+            Input::Bound {
+                outcome: BindOutcome::Bound,
+                ..
+            }
+        ));
+        s.handle(outcome);
+        assert_eq!(cpu_on(&s, "a"), 3000);
+        assert!(!s.queue.contains("default/p"));
+    }
+
+    #[tokio::test]
+    async fn failed_bind_after_confirmation_changes_nothing() {
+        let (mut s, mut rx) = scheduler(500);
+        let mut bound = schedule_p(&mut s);
+        bound.spec.as_mut().expect("spec").node_name = Some("a".into());
+        s.handle(Input::Pod(Box::new(Event::Apply(bound))));
+        s.handle(bind_outcome(&mut rx).await);
+        assert_eq!(cpu_on(&s, "a"), 3000);
+        assert!(!s.queue.contains("default/p"));
+    }
+
+    #[tokio::test]
+    async fn deleted_assumed_pod_is_dropped_by_a_relist() {
+        let (mut s, _rx) = scheduler(201);
+        schedule_p(&mut s);
+        for ev in [Event::Init, Event::InitDone] {
+            s.handle(Input::Pod(Box::new(ev)));
+        }
+        assert!(!s.cluster.is_assumed("uid-p"));
+        assert_eq!(cpu_on(&s, "a"), 0);
+    }
+
+    #[tokio::test]
+    async fn watches_drop_managed_fields() {
+        let mut p = serde_json::to_value(pod("p", "1", "1Gi", json!({}))).expect("pod json");
+        p["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
+            "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]);
+        let client = stub_client(200, json!([p]));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        spawn_watch(Api::<Pod>::all(client), tx, |e| Input::Pod(Box::new(e)));
+        loop {
+            let input = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("list arrives")
+                .expect("channel open");
+            if let Input::Pod(ev) = input {
+                if let Event::InitApply(p) = *ev {
+                    assert_eq!(p.metadata.name.as_deref(), Some("p"));
+                    assert!(p.metadata.managed_fields.is_none());
+                    return;
+                }
+            }
+        }
     }
 }
