@@ -1135,11 +1135,11 @@ pub async fn write(
             &mut warnings,
         )?;
         if !is_apply {
-            crate::fieldmanager::record_update(
+            record_update_in_route_version(
+                entry,
                 &mut new,
-                Some(&old_cmp),
+                &old_cmp,
                 &manager,
-                &info.api_version(),
                 effective_sub.or(sub),
             );
         }
@@ -1180,6 +1180,38 @@ pub async fn write(
         }
     }
     Err(ApiError::conflict(&info, &name))
+}
+
+/// Records an update in managedFields. The field sets name the fields of the version the client
+/// wrote (as upstream's field manager does), so a write through a version served by conversion
+/// is recorded on that version's view of both objects; `new` and `old` are in storage version.
+fn record_update_in_route_version(
+    entry: &Entry,
+    new: &mut Value,
+    old: &Value,
+    manager: &str,
+    sub: Option<&str>,
+) {
+    let api_version = entry.info.api_version();
+    if entry.info.storage_version || entry.info.custom {
+        crate::fieldmanager::record_update(new, Some(old), manager, &api_version, sub);
+        return;
+    }
+    let mut view_new = to_route_version(entry, new.clone());
+    let view_old = to_route_version(entry, old.clone());
+    crate::fieldmanager::record_update(&mut view_new, Some(&view_old), manager, &api_version, sub);
+    let managed = meta::meta(&view_new)
+        .and_then(|m| m.get("managedFields"))
+        .cloned();
+    let md = meta::meta_mut(new);
+    match managed {
+        Some(mf) => {
+            md.insert("managedFields".into(), mf);
+        }
+        None => {
+            md.remove("managedFields");
+        }
+    }
 }
 
 /// DeleteOptions from the body (JSON; the Python client sends none) and the query.

@@ -364,8 +364,11 @@ fn defs() -> Vec<Def> {
             "endpointslices",
             true,
         ),
-        // events.k8s.io
-        def("events.k8s.io", "v1", "Event", "events", true).short(&["ev"]),
+        // events.k8s.io: served by conversion from core/v1 Events, which hold the objects
+        // (upstream stores both as one resource)
+        def("events.k8s.io", "v1", "Event", "events", true)
+            .short(&["ev"])
+            .served_only(),
         // networking.k8s.io
         def(
             "networking.k8s.io",

@@ -23,6 +23,22 @@ pub struct ScaleInfo {
     pub label_selector: Option<String>,
 }
 
+/// Built-in resources that upstream stores as another group's resource (its storage factory's
+/// "cohabitating resources"): `(group, plural, storage group)`. An object written through
+/// either group is the same object, kept under the storage group's key and converted per
+/// request.
+const COHABITING: &[(&str, &str, &str)] = &[("events.k8s.io", "events", "")];
+
+/// The group whose storage holds the built-in resource `group`/`plural`: `group` itself,
+/// except for the cohabiting resources (`events.k8s.io` events live with core events).
+pub fn storage_group_of<'a>(group: &'a str, plural: &str) -> &'a str {
+    COHABITING
+        .iter()
+        .find(|(g, p, _)| *g == group && *p == plural)
+        .map(|(_, _, storage)| *storage)
+        .unwrap_or(group)
+}
+
 /// One resource at one group/version, as discovery and the router see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceInfo {
@@ -71,12 +87,32 @@ impl ResourceInfo {
         }
     }
 
-    /// The store key prefix for all objects of this resource (all namespaces).
-    pub fn key_prefix(&self) -> String {
-        let g = if self.group.is_empty() {
-            "core"
-        } else {
+    /// The group whose storage holds this resource: its own group, or for a resource upstream
+    /// stores with another group's (events.k8s.io Events are core Events) that group.
+    pub fn storage_group(&self) -> &str {
+        if self.custom {
             &self.group
+        } else {
+            storage_group_of(&self.group, &self.plural)
+        }
+    }
+
+    /// The `(group, plural)` objects of this resource are stored as, in every version.
+    pub fn storage_resource(&self) -> (&str, &str) {
+        (self.storage_group(), &self.plural)
+    }
+
+    /// True when this resource is stored as a resource of another group.
+    pub fn stored_elsewhere(&self) -> bool {
+        self.storage_group() != self.group
+    }
+
+    /// The store key prefix for all objects of this resource (all namespaces), which is the
+    /// storage resource's: `/registry/core/events/` for both Event groups.
+    pub fn key_prefix(&self) -> String {
+        let g = match self.storage_group() {
+            "" => "core",
+            g => g,
         };
         format!("/registry/{g}/{}/", self.plural)
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use crate::info::ResourceInfo;
+use crate::info::{storage_group_of, ResourceInfo};
 use crate::strategy::Strategy;
 
 /// A resource together with its strategy.
@@ -79,11 +79,15 @@ impl Registry {
             .find(|e| e.info.group == group && e.info.version == version && e.info.kind == kind)
     }
 
-    /// The storage version entry of the resource `group`/`plural` (all versions share it).
+    /// The storage version entry of the resource `group`/`plural` (all versions share it). For a
+    /// resource stored with another group's (events.k8s.io Events), that group's storage entry
+    /// (core/v1 Event).
     pub fn storage_entry(&self, group: &str, plural: &str) -> Option<Entry> {
-        self.all()
-            .into_iter()
-            .find(|e| e.info.group == group && e.info.plural == plural && e.info.storage_version)
+        let builtin_group = storage_group_of(group, plural);
+        self.all().into_iter().find(|e| {
+            let wanted = if e.info.custom { group } else { builtin_group };
+            e.info.group == wanted && e.info.plural == plural && e.info.storage_version
+        })
     }
 
     /// Groups with their versions, preferred version first, core group ("") first.
@@ -115,5 +119,41 @@ impl Registry {
             .into_iter()
             .filter(|e| e.info.group == group && e.info.version == version)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_k8s_io_events_are_stored_as_core_events() {
+        let r = Registry::new();
+        let ev = r.lookup("events.k8s.io", "v1", "events").expect("served");
+        assert!(!ev.info.storage_version);
+        assert_eq!(ev.info.storage_resource(), ("", "events"));
+        assert!(ev.info.stored_elsewhere());
+        let core = r.lookup("", "v1", "events").expect("served");
+        assert!(core.info.storage_version && !core.info.stored_elsewhere());
+        assert_eq!(ev.info.key_prefix(), "/registry/core/events/");
+        assert_eq!(ev.info.key(Some("d"), "e"), core.info.key(Some("d"), "e"));
+        let storage = r.storage_entry("events.k8s.io", "events").expect("storage");
+        assert_eq!(storage.info.api_version(), "v1");
+        assert_eq!(
+            r.storage_entry("", "events").map(|e| e.info.api_version()),
+            Some("v1".to_string())
+        );
+        // Other multi-version resources keep their own group.
+        let hpa = r
+            .storage_entry("autoscaling", "horizontalpodautoscalers")
+            .expect("storage");
+        assert_eq!(hpa.info.api_version(), "autoscaling/v2");
+        let hpa1 = r
+            .lookup("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("served");
+        assert_eq!(
+            hpa1.info.key_prefix(),
+            "/registry/autoscaling/horizontalpodautoscalers/"
+        );
     }
 }

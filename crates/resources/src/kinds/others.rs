@@ -16,6 +16,7 @@ use crate::strategy::{DecodeError, Decoded, Strategy};
 
 mod autoscaling;
 mod core;
+mod events;
 mod misc;
 mod networking;
 mod util;
@@ -34,6 +35,8 @@ pub(crate) struct Hooks {
     pub warnings: fn(&Value) -> Vec<String>,
     /// Whether ObjectMeta is validated at all (reviews and legacy Events are not).
     pub validate_meta: bool,
+    /// Conversion to another served version of the same resource (`Strategy::convert`).
+    pub convert: fn(Value, &str) -> Value,
 }
 
 fn no_defaults(_: &mut Value) {}
@@ -48,6 +51,13 @@ fn no_prepare_update(_: &mut Value, _: &Value) {}
 fn no_warnings(_: &Value) -> Vec<String> {
     Vec::new()
 }
+/// The generic conversion: the versions differ only in `apiVersion`.
+fn rewrite_api_version(mut obj: Value, api_version: &str) -> Value {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), Value::String(api_version.to_string()));
+    }
+    obj
+}
 
 impl Default for Hooks {
     fn default() -> Self {
@@ -60,6 +70,7 @@ impl Default for Hooks {
             prepare_update: no_prepare_update,
             warnings: no_warnings,
             validate_meta: true,
+            convert: rewrite_api_version,
         }
     }
 }
@@ -173,6 +184,10 @@ impl Strategy for Kind {
 
     fn tracks_generation(&self) -> bool {
         self.generation
+    }
+
+    fn convert(&self, obj: Value, api_version: &str) -> Value {
+        (self.hooks.convert)(obj, api_version)
     }
 }
 

@@ -113,8 +113,9 @@ pub(super) fn spec(info: &ResourceInfo) -> Option<Spec> {
         },
         "Event" => Spec {
             hooks: Hooks {
-                validate: validate_core_event,
+                validate: super::events::validate_core,
                 validate_meta: false,
+                convert: super::events::convert,
                 ..h
             },
             ..Spec::default()
@@ -1496,67 +1497,6 @@ fn validate_endpoints(o: &Value) -> Vec<FieldError> {
             }
         }
     }
-    errs
-}
-
-/// Legacy (core/v1) Event rules: no name format, namespaces must agree, and Events that set
-/// `eventTime` need the reporting fields.
-fn validate_core_event(o: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    let ns = s(o, "/metadata/namespace");
-    let involved_ns = s(o, "/involvedObject/namespace");
-    let ip = FieldPath::new("involvedObject").child("namespace");
-    let mismatch = || FieldError::invalid(&ip, involved_ns, "does not match event.namespace");
-    if get(o, "/eventTime").is_none() {
-        if involved_ns.is_empty() {
-            if !ns.is_empty() && ns != "default" {
-                errs.push(mismatch());
-            }
-        } else if ns != involved_ns {
-            errs.push(mismatch());
-        }
-    } else {
-        if involved_ns.is_empty() && ns != "default" && ns != "kube-system" {
-            errs.push(mismatch());
-        }
-        let rc = s(o, "/reportingComponent");
-        if rc.is_empty() {
-            errs.push(FieldError::required(
-                &FieldPath::new("reportingComponent"),
-                "",
-            ));
-        }
-        errs.extend(invalid_all(
-            &FieldPath::new("reportingComponent"),
-            rc,
-            is_qualified_name(rc),
-        ));
-        for (field, limit) in [("reportingInstance", 128), ("action", 128), ("reason", 128)] {
-            let v = s(o, &format!("/{field}"));
-            if v.is_empty() {
-                errs.push(FieldError::required(&FieldPath::new(field), ""));
-            }
-            if v.len() > limit {
-                errs.push(FieldError::invalid(
-                    &FieldPath::new(field),
-                    "",
-                    format!("can have at most {limit} characters"),
-                ));
-            }
-        }
-        if s(o, "/message").len() > 1024 {
-            errs.push(FieldError::invalid(
-                &FieldPath::new("message"),
-                "",
-                "can have at most 1024 characters",
-            ));
-        }
-    }
-    errs.extend(invalid_all(
-        &FieldPath::new("namespace"),
-        ns,
-        is_dns1123_subdomain(ns),
-    ));
     errs
 }
 

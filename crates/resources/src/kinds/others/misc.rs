@@ -1,5 +1,5 @@
 //! policy, scheduling, storage, coordination, rbac, admissionregistration, node,
-//! certificates, events.k8s.io and the review kinds.
+//! certificates, events.k8s.io (validation in `events`) and the review kinds.
 
 use serde_json::{json, Value};
 
@@ -159,7 +159,10 @@ pub(super) fn spec(info: &ResourceInfo) -> Option<Spec> {
         },
         ("events.k8s.io", "Event") => Spec {
             hooks: Hooks {
-                validate: validate_events_v1,
+                validate: super::events::validate_events_v1,
+                validate_update: super::events::validate_events_v1_update,
+                update_skips_create_rules: true,
+                convert: super::events::convert,
                 ..h
             },
             ..Spec::default()
@@ -739,7 +742,7 @@ fn validate_webhooks(o: &Value) -> Vec<FieldError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CertificateSigningRequest, events.k8s.io Event, reviews
+// CertificateSigningRequest, reviews
 // ---------------------------------------------------------------------------------------------
 
 fn validate_csr(o: &Value) -> Vec<FieldError> {
@@ -763,75 +766,6 @@ fn validate_csr(o: &Value) -> Vec<FieldError> {
             &spec.child("signerName"),
             signer,
             "must be a fully qualified domain and path of the form 'example.com/signer-name'",
-        ));
-    }
-    errs
-}
-
-/// events.k8s.io/v1 Events: the strict rules for new-style events.
-fn validate_events_v1(o: &Value) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if get(o, "/eventTime").is_none() {
-        errs.push(FieldError::required(&FieldPath::new("eventTime"), ""));
-    }
-    let t = s(o, "/type");
-    if t != "Normal" && t != "Warning" {
-        errs.push(FieldError::invalid(
-            &FieldPath::new("type"),
-            "",
-            format!("has invalid value: {t}"),
-        ));
-    }
-    for (field, path) in [
-        ("/deprecatedFirstTimestamp", "firstTimestamp"),
-        ("/deprecatedLastTimestamp", "lastTimestamp"),
-        ("/deprecatedSource", "source"),
-    ] {
-        if get(o, field).is_some_and(|v| v.as_object().is_none_or(|m| !m.is_empty())) {
-            errs.push(FieldError::invalid(
-                &FieldPath::new(path),
-                "",
-                "needs to be unset",
-            ));
-        }
-    }
-    if int(o, "/deprecatedCount").unwrap_or(0) != 0 {
-        errs.push(FieldError::invalid(
-            &FieldPath::new("count"),
-            "",
-            "needs to be unset",
-        ));
-    }
-    let rc = s(o, "/reportingController");
-    if rc.is_empty() {
-        errs.push(FieldError::required(
-            &FieldPath::new("reportingController"),
-            "",
-        ));
-    }
-    errs.extend(invalid_all(
-        &FieldPath::new("reportingController"),
-        rc,
-        is_qualified_name(rc),
-    ));
-    for field in ["reportingInstance", "action", "reason"] {
-        let v = s(o, &format!("/{field}"));
-        if v.is_empty() {
-            errs.push(FieldError::required(&FieldPath::new(field), ""));
-        }
-        if v.len() > 128 {
-            errs.push(FieldError::invalid(
-                &FieldPath::new(field),
-                "",
-                "can have at most 128 characters",
-            ));
-        }
-    }
-    if s(o, "/note").len() > 1024 {
-        errs.push(FieldError::invalid(
-            &FieldPath::new("message"),
-            "",
-            "can have at most 1024 characters",
         ));
     }
     errs

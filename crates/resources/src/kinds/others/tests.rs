@@ -551,3 +551,170 @@ fn resource_quota_and_limit_range() {
     );
     assert!(errs.contains(&"spec.limits[0].min[cpu]: Invalid value: \"2\": min value 2 is greater than max value 1".to_string()), "{errs:?}");
 }
+
+/// A core/v1 Event with every field set, as the store holds it.
+fn full_core_event() -> Value {
+    json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "web.1", "namespace": "d", "uid": "u-1", "resourceVersion": "7",
+            "labels": {"a": "b"}, "annotations": {"x": "y"}},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "web", "namespace": "d",
+            "uid": "p-1", "resourceVersion": "5", "fieldPath": "spec.containers{c}"},
+        "related": {"apiVersion": "v1", "kind": "Node", "name": "n1"},
+        "reason": "Pulled", "message": "pulled the image", "type": "Normal", "action": "Pull",
+        "eventTime": "2024-01-01T00:00:00.123456Z",
+        "series": {"count": 3, "lastObservedTime": "2024-01-01T00:01:00.000000Z"},
+        "reportingComponent": "kubelet", "reportingInstance": "n1",
+        "source": {"component": "kubelet", "host": "n1"},
+        "firstTimestamp": "2024-01-01T00:00:00Z", "lastTimestamp": "2024-01-01T00:01:00Z",
+        "count": 3})
+}
+
+#[test]
+fn events_convert_between_core_and_events_k8s_io() {
+    let core = full_core_event();
+    for api_version in ["v1", "events.k8s.io/v1"] {
+        let st = strategy(api_version, "Event");
+        let ev = st.convert(core.clone(), "events.k8s.io/v1");
+        assert_eq!(ev["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(ev["kind"], "Event");
+        assert_eq!(ev["metadata"], core["metadata"]);
+        assert_eq!(ev["regarding"], core["involvedObject"]);
+        assert_eq!(ev["related"], core["related"]);
+        assert_eq!(ev["note"], "pulled the image");
+        for same in [
+            "reason",
+            "type",
+            "action",
+            "eventTime",
+            "series",
+            "reportingInstance",
+        ] {
+            assert_eq!(ev[same], core[same], "{same}");
+        }
+        assert_eq!(ev["reportingController"], "kubelet");
+        assert_eq!(ev["deprecatedSource"], core["source"]);
+        assert_eq!(ev["deprecatedFirstTimestamp"], core["firstTimestamp"]);
+        assert_eq!(ev["deprecatedLastTimestamp"], core["lastTimestamp"]);
+        assert_eq!(ev["deprecatedCount"], 3);
+        for gone in [
+            "involvedObject",
+            "message",
+            "reportingComponent",
+            "source",
+            "firstTimestamp",
+            "lastTimestamp",
+            "count",
+        ] {
+            assert!(ev.get(gone).is_none(), "{gone} left in {ev}");
+        }
+        // The events.k8s.io object decodes as its own kind, with nothing unknown.
+        let decoded = strategy("events.k8s.io/v1", "Event")
+            .decode(ev.clone())
+            .expect("decodes");
+        assert!(
+            decoded.unknown_fields.is_empty(),
+            "{:?}",
+            decoded.unknown_fields
+        );
+        // And back: the very same object.
+        assert_eq!(st.convert(ev, "v1"), core);
+    }
+    // A sparse events.k8s.io Event round-trips without gaining fields.
+    let sparse = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "e", "namespace": "d"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingController": "c", "reportingInstance": "i", "action": "A", "reason": "R",
+        "type": "Normal", "regarding": {"kind": "Pod", "name": "p", "namespace": "d"}});
+    let st = strategy("events.k8s.io/v1", "Event");
+    let core = st.convert(sparse.clone(), "v1");
+    assert_eq!(
+        core,
+        json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "e", "namespace": "d"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingComponent": "c", "reportingInstance": "i", "action": "A", "reason": "R",
+        "type": "Normal", "involvedObject": {"kind": "Pod", "name": "p", "namespace": "d"}})
+    );
+    assert_eq!(st.convert(core, "events.k8s.io/v1"), sparse);
+}
+
+#[test]
+fn events_validate_per_request_version() {
+    let new_style = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "e", "namespace": "d"}, "eventTime": "2024-01-01T00:00:00.000000Z",
+        "reportingController": "c", "reportingInstance": "i", "action": "A", "reason": "R",
+        "type": "Normal", "regarding": {"kind": "Pod", "name": "p", "namespace": "d"}});
+    let stored = create(new_style.clone()).expect("valid events.k8s.io Event");
+
+    // events.k8s.io/v1 needs the reporting fields, eventTime and no deprecated fields.
+    let mut bad = new_style.clone();
+    for k in ["eventTime", "reportingController", "action"] {
+        bad.as_object_mut().unwrap().remove(k);
+    }
+    bad["deprecatedCount"] = json!(2);
+    bad["deprecatedSource"] = json!({"component": "kubelet"});
+    let errs = create_err(bad).join("\n");
+    for want in [
+        "eventTime: Required value",
+        "count: Invalid value: \"\": needs to be unset",
+        "source: Invalid value: \"\": needs to be unset",
+    ] {
+        assert!(errs.contains(want), "{want} missing in {errs}");
+    }
+    let mut bad = new_style.clone();
+    bad["reportingController"] = json!("");
+    let errs = create_err(bad).join("\n");
+    assert!(
+        errs.contains("reportingController: Required value"),
+        "{errs}"
+    );
+    let mut bad = new_style.clone();
+    bad["series"] = json!({"count": 1, "lastObservedTime": "2024-01-01T00:01:00.000000Z"});
+    assert_eq!(
+        create_err(bad),
+        vec!["series.count: Invalid value: \"\": should be at least 2"]
+    );
+    let mut bad = new_style.clone();
+    bad["regarding"]["namespace"] = json!("other");
+    bad["regarding"]["name"] = json!("p");
+    // With eventTime set only an empty regarding namespace outside default/kube-system fails.
+    assert!(create(bad).is_ok());
+
+    // The same object written as core/v1 passes the legacy rules only.
+    let legacy = json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "old", "namespace": "d"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "d"},
+        "reason": "R", "message": "m", "source": {"component": "kubelet"},
+        "firstTimestamp": "2024-01-01T00:00:00Z", "count": 1, "type": "Normal"});
+    create(legacy.clone()).expect("valid core Event");
+    let mut bad = legacy.clone();
+    bad["involvedObject"]["namespace"] = json!("other");
+    assert_eq!(
+        create_err(bad),
+        vec!["involvedObject.namespace: Invalid value: \"other\": does not match event.namespace"]
+    );
+
+    // Updates through events.k8s.io/v1 see the stored (core) object: the legacy fields of a
+    // core Event are fine as long as they do not change; the event fields are immutable.
+    let st = strategy("events.k8s.io/v1", "Event");
+    let old_core = st.convert(stored, "v1");
+    let mut relabelled = old_core.clone();
+    relabelled["metadata"]["labels"] = json!({"x": "y"});
+    assert!(st.validate_update(&relabelled, &old_core).is_empty());
+    let mut changed = old_core.clone();
+    changed["message"] = json!("new note");
+    let errs: Vec<String> = st
+        .validate_update(&changed, &old_core)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        vec!["message: Invalid value: \"new note\": field is immutable"]
+    );
+    let legacy_core = create(legacy).expect("valid");
+    let mut relabelled = legacy_core.clone();
+    relabelled["metadata"]["labels"] = json!({"x": "y"});
+    assert!(st.validate_update(&relabelled, &legacy_core).is_empty());
+    // core/v1 updates may change anything the legacy rules allow.
+    let core_st = strategy("v1", "Event");
+    assert!(core_st.validate_update(&changed, &old_core).is_empty());
+}
