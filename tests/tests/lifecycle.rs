@@ -200,3 +200,64 @@ fn acknowledged_writes_survive_kill_9() {
     // The same certificates and kubeconfig keep working after a restart.
     assert!(s.ok(&["get", "namespaces"]).contains("default"));
 }
+
+/// Pods of a ReplicaSet, by the controller uid in their ownerReferences.
+fn pods_owned_by(s: &Server, uid: &str) -> Vec<String> {
+    let list = s.get_json(&["pods", "-l", "app=adopt"]);
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["uid"] == uid && r["controller"] == true)
+        })
+        .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn replicaset_adopts_orphans_and_releases_relabelled_pods() {
+    let s = Server::start();
+    // An orphan that the ReplicaSet's selector matches, created before the ReplicaSet.
+    s.ok(&["run", "stray", "--image=nginx:1.25", "--labels=app=adopt"]);
+    s.apply(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: adopter\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: adopt}\n  template:\n    metadata:\n      labels: {app: adopt}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1.25\n",
+    );
+    let rs = s.get_json(&["replicaset", "adopter"]);
+    let uid = rs["metadata"]["uid"].as_str().expect("uid").to_string();
+    wait_until(
+        "the orphan adopted and one pod created",
+        Duration::from_secs(20),
+        || {
+            let owned = pods_owned_by(&s, &uid);
+            owned.len() == 2 && owned.contains(&"stray".to_string())
+        },
+    );
+    // Adoption counts the orphan: only one pod was created.
+    let all = s.get_json(&["pods", "-l", "app=adopt"]);
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "{all}");
+
+    // A pod whose labels no longer match is released and replaced.
+    s.ok(&["label", "pod", "stray", "app=gone", "--overwrite"]);
+    wait_until(
+        "the relabelled pod released",
+        Duration::from_secs(20),
+        || {
+            let stray = s.get_json(&["pod", "stray"]);
+            stray["metadata"].get("ownerReferences").is_none()
+                || stray["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|r| r.is_empty())
+        },
+    );
+    wait_until("a replacement created", Duration::from_secs(20), || {
+        let owned = pods_owned_by(&s, &uid);
+        owned.len() == 2 && !owned.contains(&"stray".to_string())
+    });
+}

@@ -7,19 +7,20 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 use minato_selectors::LabelSelector;
 
 use crate::events::EventRecorder;
+use crate::podindex::PodIndex;
 use crate::podutil::{
     controller_ref, is_pod_active, is_pod_available, is_pod_ready, new_controller_ref, now,
     pod_from_template, pods_to_delete,
@@ -212,7 +213,7 @@ impl Expectations {
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
+    pods: PodIndex,
     rss: Store<ReplicaSet>,
     recorder: EventRecorder,
     expectations: Mutex<HashMap<String, Expectations>>,
@@ -223,13 +224,13 @@ struct Ctx {
 pub async fn run_replicaset_controller(client: Client, workers: u16) -> Result<(), Error> {
     let rs_api: Api<ReplicaSet> = Api::all(client.clone());
     let pod_api: Api<Pod> = Api::all(client.clone());
-    let (pods, pod_writer) = reflector::store();
-    let pod_stream = reflector::reflector(
-        pod_writer,
-        watcher(pod_api, watcher::Config::default()).modify(crate::podutil::strip_managed_fields),
-    )
-    .default_backoff()
-    .touched_objects();
+    let pods = PodIndex::new();
+    let index = pods.clone();
+    let pod_stream = watcher(pod_api, watcher::Config::default())
+        .modify(crate::podutil::strip_managed_fields)
+        .default_backoff()
+        .inspect_ok(move |ev| index.apply(ev))
+        .touched_objects();
     let controller = Controller::new(rs_api, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(workers.max(1)));
     let rss = controller.store();
@@ -289,19 +290,17 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncErr
         }
     };
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let ns_pods: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-        .collect();
+    // Only our own pods and the namespace's orphans can be claimed: a pod another controller
+    // owns is ignored by `claim` anyway.
+    let mut candidates = ctx.pods.controlled_by(&rs_uid);
+    candidates.extend(ctx.pods.orphans(&ns));
 
     // Claim: keep ours, adopt matching orphans, release pods no longer selected.
     let mut owned: Vec<Arc<Pod>> = Vec::new();
     let mut rechecked: Option<bool> = None;
     let mut claim_error: Option<kube::Error> = None;
     let owner_ref = new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata);
-    for pod in ns_pods.iter().filter(|p| is_pod_active(p)) {
+    for pod in candidates.iter().filter(|p| is_pod_active(p)) {
         match claim(&rs.metadata, selector.matches(pod.labels()), &pod.metadata) {
             Claim::Owned => owned.push(pod.clone()),
             Claim::Ignore => {}
@@ -329,7 +328,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncErr
     }
 
     let satisfied = {
-        let lookup = |pod: &str| ctx.pods.get(&ObjectRef::new(pod).within(&ns));
+        let lookup = |pod: &str| ctx.pods.get(&ns, pod);
         let mut exp = ctx.expectations.lock().unwrap_or_else(|p| p.into_inner());
         match exp.get(&key) {
             Some(e) if e.satisfied(lookup, Instant::now()) => {
@@ -344,7 +343,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncErr
     let mut manage_error: Option<String> = None;
     if satisfied && rs.metadata.deletion_timestamp.is_none() {
         let owned_refs: Vec<&Pod> = owned.iter().map(|p| p.as_ref()).collect();
-        let related = related_pods(&ctx, &rs, &ns_pods);
+        let related = related_pods(&ctx, &rs);
         let related_refs: Vec<&Pod> = related.iter().map(|p| p.as_ref()).collect();
         match replica_plan(&rs, &owned_refs, &related_refs, now()) {
             ReplicaPlan::Nothing => {}
@@ -403,8 +402,8 @@ async fn can_adopt(client: &Client, ns: &str, name: &str, uid: &str) -> Result<b
     })
 }
 
-/// Active pods of every ReplicaSet with the same controller as `rs` (or of `rs` alone).
-fn related_pods(ctx: &Ctx, rs: &ReplicaSet, ns_pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+/// Pods of every ReplicaSet with the same controller as `rs` (or of `rs` alone).
+fn related_pods(ctx: &Ctx, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
     let mut uids: Vec<String> = rs.metadata.uid.clone().into_iter().collect();
     if let Some(owner) = controller_ref(&rs.metadata) {
         for sib in ctx.rss.state() {
@@ -415,10 +414,8 @@ fn related_pods(ctx: &Ctx, rs: &ReplicaSet, ns_pods: &[Arc<Pod>]) -> Vec<Arc<Pod
             }
         }
     }
-    ns_pods
-        .iter()
-        .filter(|p| controller_ref(&p.metadata).is_some_and(|r| uids.contains(&r.uid)))
-        .cloned()
+    uids.iter()
+        .flat_map(|uid| ctx.pods.controlled_by(uid))
         .collect()
 }
 
