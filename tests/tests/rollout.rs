@@ -138,3 +138,48 @@ fn zero_downtime_rolling_update_and_undo() {
         "{history}"
     );
 }
+
+/// Images of the pods that exist now (terminating ones included: Recreate waits for them).
+fn recreate_pod_images(s: &Server) -> Vec<String> {
+    let pods = s.get_json(&["pods", "-l", "app=rc"]);
+    pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Failed" | "Succeeded")))
+        .filter_map(|p| {
+            p["spec"]["containers"][0]["image"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[test]
+fn recreate_stops_old_pods_before_starting_new_ones() {
+    let s = Server::start_with(&["--simulated-nodes", "3"]);
+    s.apply(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: rc\nspec:\n  replicas: 2\n  strategy: {type: Recreate}\n  selector:\n    matchLabels: {app: rc}\n  template:\n    metadata:\n      labels: {app: rc}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: c\n        image: example.com/app:v1\n",
+    );
+    s.ok(&["rollout", "status", "deployment/rc", "--timeout=60s"]);
+    s.ok(&["set", "image", "deployment/rc", "c=example.com/app:v2"]);
+    let start = Instant::now();
+    loop {
+        let images = recreate_pod_images(&s);
+        let old = images.iter().filter(|i| i.ends_with(":v1")).count();
+        let new = images.iter().filter(|i| i.ends_with(":v2")).count();
+        assert!(
+            old == 0 || new == 0,
+            "Recreate ran old and new pods together: {images:?}"
+        );
+        if old == 0 && new == 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "Recreate did not finish: {images:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.ok(&["rollout", "status", "deployment/rc", "--timeout=60s"]);
+}

@@ -1418,7 +1418,7 @@ pub async fn run_deployment_controller(client: Client, workers: u16) -> Result<(
     let pod_stream = reflector::reflector(
         pod_writer,
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-            .modify(crate::podutil::strip_managed_fields),
+            .modify(crate::podutil::keep_owner_and_phase),
     )
     .default_backoff()
     .touched_objects();

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -302,4 +302,25 @@ mod tests;
 /// informers strip them too).
 pub fn strip_managed_fields<K: kube::Resource>(o: &mut K) {
     o.meta_mut().managed_fields = None;
+}
+
+/// Keeps only what the Deployment controller reads of a pod (its identity, controller and
+/// phase: Recreate waits until the old pods stop). It caches every pod in the cluster, so the
+/// rest (spec, labels, conditions) would be most of its memory.
+pub fn keep_owner_and_phase(pod: &mut Pod) {
+    let meta = std::mem::take(&mut pod.metadata);
+    pod.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        owner_references: meta.owner_references,
+        ..ObjectMeta::default()
+    };
+    pod.spec = None;
+    let phase = pod.status.take().and_then(|s| s.phase);
+    pod.status = phase.map(|phase| PodStatus {
+        phase: Some(phase),
+        ..PodStatus::default()
+    });
 }

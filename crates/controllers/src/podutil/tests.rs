@@ -134,3 +134,29 @@ fn pods_from_templates_carry_labels_annotations_and_owner() {
         ("ReplicaSet", "web-abc", Some(true), Some(true))
     );
 }
+
+#[test]
+fn deployment_cache_keeps_owner_and_phase_only() {
+    let mut pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+            "labels": {"app": "x"}, "annotations": {"a": "b"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                "uid": "rs-uid", "controller": true}],
+            "managedFields": [{"manager": "m"}]},
+        "spec": {"containers": [{"name": "c", "image": "i"}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.1"}
+    }))
+    .expect("pod");
+    keep_owner_and_phase(&mut pod);
+    assert_eq!(
+        serde_json::to_value(&pod).expect("json"),
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "7",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "name": "rs", "uid": "rs-uid", "controller": true}]},
+            "status": {"phase": "Running"}
+        })
+    );
+    assert_eq!(controller_ref(&pod.metadata).map(|r| r.uid.as_str()), Some("rs-uid"));
+}
