@@ -73,27 +73,139 @@ pub enum Accept {
     Json,
     Yaml,
     Table,
+    /// Only the objects' metadata: `as=PartialObjectMetadata` (`list: false`, for get and
+    /// watch) or `as=PartialObjectMetadataList` (`list: true`, for list).
+    Metadata {
+        list: bool,
+        version: MetaVersion,
+    },
 }
 
-pub fn accept(headers: &HeaderMap) -> Accept {
+/// The meta.k8s.io version a PartialObjectMetadata is served in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaVersion {
+    V1,
+    V1beta1,
+}
+
+impl MetaVersion {
+    pub fn api_version(self) -> &'static str {
+        match self {
+            MetaVersion::V1 => "meta.k8s.io/v1",
+            MetaVersion::V1beta1 => "meta.k8s.io/v1beta1",
+        }
+    }
+}
+
+/// The media types upstream names when it can serve none of those asked for.
+const SERVED_MEDIA_TYPES: &str =
+    "application/json, application/yaml, application/vnd.kubernetes.protobuf";
+
+/// One entry of an Accept header.
+struct MediaRange<'a> {
+    media: String,
+    q: f32,
+    as_kind: Option<&'a str>,
+    group: Option<&'a str>,
+    version: Option<&'a str>,
+}
+
+fn media_range(part: &str) -> MediaRange<'_> {
+    let mut params = part.split(';');
+    let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+    let mut r = MediaRange {
+        media,
+        q: 1.0,
+        as_kind: None,
+        group: None,
+        version: None,
+    };
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
+        };
+        let v = v.trim().trim_matches('"');
+        match k.trim().to_ascii_lowercase().as_str() {
+            // An unreadable weight makes the entry unacceptable, as Go's goautoneg does.
+            "q" => r.q = v.parse().unwrap_or(0.0),
+            "as" => r.as_kind = Some(v),
+            "g" => r.group = Some(v),
+            "v" => r.version = Some(v),
+            _ => {}
+        }
+    }
+    r
+}
+
+impl MediaRange<'_> {
+    /// What this entry asks for, if the server can serve it.
+    fn served(&self) -> Option<Accept> {
+        let json_like = matches!(
+            self.media.as_str(),
+            "application/json" | "*/*" | "application/*"
+        );
+        let Some(kind) = self.as_kind else {
+            return match self.media.as_str() {
+                _ if json_like => Some(Accept::Json),
+                "application/yaml" => Some(Accept::Yaml),
+                _ => None,
+            };
+        };
+        let meta_group = matches!(self.group, None | Some("meta.k8s.io"));
+        let version = match self.version {
+            None | Some("v1") => MetaVersion::V1,
+            Some("v1beta1") => MetaVersion::V1beta1,
+            Some(_) => return None,
+        };
+        match kind {
+            // Tables were always served for any media type naming them (kubectl asks in JSON).
+            "Table" if meta_group => Some(Accept::Table),
+            "PartialObjectMetadata" | "PartialObjectMetadataList"
+                if self.group == Some("meta.k8s.io")
+                    && self.version.is_some()
+                    && (json_like || self.media == "application/yaml") =>
+            {
+                Some(Accept::Metadata {
+                    list: kind == "PartialObjectMetadataList",
+                    version,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Negotiates the response form from the Accept header: the most preferred entry (by q, then
+/// order) the server can serve. Plain media types it cannot encode (protobuf) fall back to
+/// JSON as before; a header whose every entry asks for an unsupported `as=` conversion is
+/// answered 406 as upstream does.
+pub fn accept(headers: &HeaderMap) -> ApiResult<Accept> {
     let a = headers
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // Clients list preferences in order; the first one we can serve wins.
-    for part in a.split(',') {
-        let p = part.trim();
-        if p.contains("as=Table") {
-            return Accept::Table;
-        }
-        let media = p.split(';').next().unwrap_or("").trim();
-        match media {
-            "application/json" | "*/*" | "application/*" => return Accept::Json,
-            "application/yaml" => return Accept::Yaml,
-            _ => {}
-        }
+    let mut ranges: Vec<MediaRange> = a
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(media_range)
+        .filter(|r| r.q > 0.0)
+        .collect();
+    if ranges.is_empty() {
+        return Ok(Accept::Json);
     }
-    Accept::Json
+    // Stable: equal weights keep the client's order.
+    ranges.sort_by(|a, b| b.q.total_cmp(&a.q));
+    if let Some(found) = ranges.iter().find_map(MediaRange::served) {
+        return Ok(found);
+    }
+    if ranges.iter().all(|r| r.as_kind.is_some()) {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {SERVED_MEDIA_TYPES}"),
+        ));
+    }
+    Ok(Accept::Json)
 }
 
 /// Whether the client asked for aggregated discovery (apidiscovery.k8s.io/v2 or v2beta1).
@@ -243,4 +355,102 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     }
     .deserialize(&mut de);
     found.into_inner()
+}
+
+#[cfg(test)]
+mod accept_tests {
+    use super::*;
+
+    fn with(accept_header: &str) -> ApiResult<Accept> {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::ACCEPT, accept_header.parse().unwrap());
+        accept(&h)
+    }
+
+    const V1: MetaVersion = MetaVersion::V1;
+
+    #[test]
+    fn plain_and_missing_headers_are_json() {
+        assert_eq!(accept(&HeaderMap::new()).unwrap(), Accept::Json);
+        assert_eq!(with("application/json").unwrap(), Accept::Json);
+        assert_eq!(with("*/*").unwrap(), Accept::Json);
+        assert_eq!(with("application/yaml").unwrap(), Accept::Yaml);
+        // protobuf is not encoded here: JSON, as before
+        assert_eq!(
+            with("application/vnd.kubernetes.protobuf").unwrap(),
+            Accept::Json
+        );
+        assert_eq!(
+            with("application/vnd.kubernetes.protobuf, application/json").unwrap(),
+            Accept::Json
+        );
+    }
+
+    #[test]
+    fn kubectl_tables() {
+        let kubectl = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+        assert_eq!(with(kubectl).unwrap(), Accept::Table);
+    }
+
+    #[test]
+    fn partial_object_metadata() {
+        assert_eq!(
+            with("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1").unwrap(),
+            Accept::Metadata {
+                list: true,
+                version: V1
+            }
+        );
+        assert_eq!(
+            with("application/json; as=PartialObjectMetadata; g=meta.k8s.io; v=v1beta1").unwrap(),
+            Accept::Metadata {
+                list: false,
+                version: MetaVersion::V1beta1
+            }
+        );
+        // client-go's metadata client: protobuf first, which is skipped for the JSON form
+        let client_go = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+        assert_eq!(
+            with(client_go).unwrap(),
+            Accept::Metadata {
+                list: true,
+                version: V1
+            }
+        );
+    }
+
+    #[test]
+    fn weights_order_the_choices() {
+        let h =
+            "application/json;q=0.5,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+        assert_eq!(
+            with(h).unwrap(),
+            Accept::Metadata {
+                list: false,
+                version: V1
+            }
+        );
+        let h = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1;q=0.2,application/json;q=0.9";
+        assert_eq!(with(h).unwrap(), Accept::Json);
+        // q=0 means "not this"
+        let h = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1;q=0,application/json";
+        assert_eq!(with(h).unwrap(), Accept::Json);
+    }
+
+    #[test]
+    fn unsupported_conversions_fall_back_or_are_refused() {
+        let h = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v2,application/json";
+        assert_eq!(with(h).unwrap(), Accept::Json);
+        for only in [
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v2",
+            "application/json;as=PartialObjectMetadata;g=example.com;v=v1",
+            "application/json;as=PartialObjectMetadata",
+            "application/json;as=Unknown;g=meta.k8s.io;v=v1",
+            "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        ] {
+            let e = with(only).unwrap_err();
+            assert_eq!(e.code, 406, "{only}");
+            assert_eq!(e.reason, "NotAcceptable");
+        }
+    }
 }

@@ -281,19 +281,32 @@ async fn read_required(state: &State, route: &Route) -> ApiResult<(Value, KeyVal
 }
 
 async fn get(state: &State, route: &Route, headers: &HeaderMap) -> ApiResult<Response> {
-    let (obj, kv) = read_required(state, route).await?;
-    if accept(headers) == Accept::Table {
-        let table = crate::table::table(
-            &route.entry,
-            &[obj],
-            &Query::default(),
-            &kv.mod_revision.to_string(),
-            None,
+    let form = accept(headers)?;
+    if let Accept::Metadata { list: true, .. } = form {
+        return Err(crate::table::metadata_shape_mismatch(
+            &route.entry.info.kind,
             true,
-        );
-        return Ok(respond(200, &table, &Warnings::default()));
+        ));
     }
-    Ok(respond(200, &obj, &Warnings::default()))
+    let (obj, kv) = read_required(state, route).await?;
+    match form {
+        Accept::Table => {
+            let table = crate::table::table(
+                &route.entry,
+                &[obj],
+                &Query::default(),
+                &kv.mod_revision.to_string(),
+                None,
+                true,
+            );
+            Ok(respond(200, &table, &Warnings::default()))
+        }
+        Accept::Metadata { version, .. } => {
+            let partial = crate::table::partial_object_metadata(&obj, version);
+            Ok(respond(200, &partial, &Warnings::default()))
+        }
+        Accept::Json | Accept::Yaml => Ok(respond(200, &obj, &Warnings::default())),
+    }
 }
 
 /// Continue tokens carry the list's revision and the last key returned.
@@ -407,6 +420,13 @@ async fn list(
     query: &Query,
 ) -> ApiResult<Response> {
     let info = &route.entry.info;
+    let form = accept(headers)?;
+    if let Accept::Metadata { list: false, .. } = form {
+        return Err(crate::table::metadata_shape_mismatch(
+            &info.list_kind,
+            false,
+        ));
+    }
     if query.get("sendInitialEvents").is_some() {
         return Err(ApiError::invalid(
             "ListOptions",
@@ -470,7 +490,7 @@ async fn list(
         _ => None,
     };
     let cont = last_key.map(|k| encode_continue(revision, &k));
-    if accept(headers) == Accept::Table {
+    if form == Accept::Table {
         let mut table =
             crate::table::table(&route.entry, &items, query, &rv, cont.as_deref(), true);
         if let Some(n) = remaining {
@@ -484,6 +504,10 @@ async fn list(
     }
     if let Some(n) = remaining {
         md["remainingItemCount"] = json!(n);
+    }
+    if let Accept::Metadata { version, .. } = form {
+        let list = crate::table::partial_object_metadata_list(items, md, version);
+        return Ok(respond(200, &list, &Warnings::default()));
     }
     let list = json!({
         "kind": info.list_kind,

@@ -18,41 +18,52 @@ use crate::meta;
 use crate::request::{accept, Accept, Query};
 use crate::resource::{list_objects, Route};
 use crate::server::State;
-use crate::watch_cache::{encode_line, WatchCache};
+use crate::watch_cache::{encode_line, encode_metadata_line, LineForm, WatchCache};
 
 /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
 
 struct Encoder {
     route: Route,
-    table: bool,
+    form: Accept,
     query: Query,
     headers_sent: bool,
 }
 
 impl Encoder {
-    fn event(&mut self, kind: &str, obj: &Value) -> Bytes {
-        let object = if self.table && kind != "BOOKMARK" && kind != "ERROR" {
-            let rv = meta::meta_str(obj, "resourceVersion")
-                .unwrap_or("")
-                .to_string();
-            let t = crate::table::table(
-                &self.route.entry,
-                std::slice::from_ref(obj),
-                &self.query,
-                &rv,
-                None,
-                !self.headers_sent,
-            );
-            self.headers_sent = true;
-            t
-        } else {
-            return encode_line(kind, obj);
-        };
-        encode_line(kind, &object)
+    /// The form live lines take in the shared cache; `None` for Tables, which carry
+    /// per-watcher state (headers on the first event only) and are encoded here.
+    fn line_form(&self) -> Option<LineForm> {
+        match self.form {
+            Accept::Table => None,
+            Accept::Metadata { version, .. } => Some(LineForm::Metadata(version)),
+            Accept::Json | Accept::Yaml => Some(LineForm::Object),
+        }
     }
 
-    /// A live event: JSON lines come from the shared cache (one encoding per write).
+    fn event(&mut self, kind: &str, obj: &Value) -> Bytes {
+        match self.line_form() {
+            Some(LineForm::Object) => encode_line(kind, obj),
+            Some(LineForm::Metadata(version)) => encode_metadata_line(kind, obj, version),
+            None => {
+                let rv = meta::meta_str(obj, "resourceVersion")
+                    .unwrap_or("")
+                    .to_string();
+                let t = crate::table::table(
+                    &self.route.entry,
+                    std::slice::from_ref(obj),
+                    &self.query,
+                    &rv,
+                    None,
+                    !self.headers_sent,
+                );
+                self.headers_sent = true;
+                encode_line(kind, &t)
+            }
+        }
+    }
+
+    /// A live event: JSON lines come from the shared cache (one encoding per write and form).
     fn live_event(
         &mut self,
         cache: &WatchCache,
@@ -60,10 +71,9 @@ impl Encoder {
         kind: &'static str,
         obj: &Value,
     ) -> Bytes {
-        if self.table {
-            self.event(kind, obj)
-        } else {
-            cache.line(revision, kind, obj)
+        match self.line_form() {
+            Some(form) => cache.line(revision, kind, obj, form),
+            None => self.event(kind, obj),
         }
     }
 
@@ -73,11 +83,15 @@ impl Encoder {
         if initial_end {
             md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md});
-        let mut line =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        // A metadata watch gets its bookmarks as PartialObjectMetadata too, as upstream
+        // converts every event object.
+        let obj = match self.form {
+            Accept::Metadata { version, .. } => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": version.api_version(), "metadata": md})
+            }
+            _ => json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": md}),
+        };
+        encode_line("BOOKMARK", &obj)
     }
 }
 
@@ -95,6 +109,11 @@ pub async fn watch(
     query: &Query,
 ) -> ApiResult<Response> {
     let info = route.entry.info.clone();
+    let form = accept(headers)?;
+    // Watch events carry single objects.
+    if let Accept::Metadata { list: true, .. } = form {
+        return Err(crate::table::metadata_shape_mismatch(&info.kind, true));
+    }
     let filter = Filter::parse(
         query.get("labelSelector"),
         query.get("fieldSelector"),
@@ -131,7 +150,7 @@ pub async fn watch(
     };
     let mut enc = Encoder {
         route: route.clone(),
-        table: accept(headers) == Accept::Table,
+        form,
         query: query.clone(),
         headers_sent: false,
     };

@@ -4,7 +4,8 @@
 //! node agents, kubectl -w …). Decoding the stored JSON and encoding the watch line once per
 //! watcher cost a fifth of the server's CPU when 10,000 pods were scheduled; here it happens
 //! once per event and API version. A store revision names exactly one write, so
-//! `(revision, apiVersion)` identifies a decoded object, and with the event type its line.
+//! `(revision, apiVersion)` identifies a decoded object, and with the event type and the
+//! form sent (the object, or only its metadata for `as=PartialObjectMetadata`) its line.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use minato_resources::registry::Entry;
 use minato_store::{KeyValue, Revision};
 use serde_json::Value;
 
+use crate::request::MetaVersion;
 use crate::resource::{from_stored, to_route_version};
 
 /// How many recent revisions are kept. Watchers handle an event at about the same time, so a
@@ -75,8 +77,16 @@ impl<K, V: Clone> Bounded<K, V> {
 
 /// An object's apiVersion.
 type ObjectKey = Box<str>;
-/// A line's event type and apiVersion.
-type LineKey = (&'static str, Box<str>);
+/// A line's event type, the apiVersion of the object it was made from, and its form.
+type LineKey = (&'static str, Box<str>, LineForm);
+
+/// What a watch line carries of the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineForm {
+    Object,
+    /// A PartialObjectMetadata in this meta.k8s.io version.
+    Metadata(MetaVersion),
+}
 
 pub struct WatchCache {
     objects: Mutex<Bounded<ObjectKey, Arc<Value>>>,
@@ -118,10 +128,17 @@ impl WatchCache {
         Some(v)
     }
 
-    /// The watch line `{"type":kind,"object":obj}` for the object written at `revision`.
-    pub fn line(&self, revision: Revision, kind: &'static str, obj: &Value) -> Bytes {
+    /// The watch line `{"type":kind,"object":…}` for the object written at `revision`, carrying
+    /// `obj` itself or its PartialObjectMetadata as `form` says.
+    pub fn line(
+        &self,
+        revision: Revision,
+        kind: &'static str,
+        obj: &Value,
+        form: LineForm,
+    ) -> Bytes {
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let is = |(k, v): &LineKey| *k == kind && &**v == api_version;
+        let is = |(k, v, f): &LineKey| *k == kind && &**v == api_version && *f == form;
         if let Some(b) = self
             .lines
             .lock()
@@ -130,11 +147,14 @@ impl WatchCache {
         {
             return b;
         }
-        let b = encode_line(kind, obj);
+        let b = match form {
+            LineForm::Object => encode_line(kind, obj),
+            LineForm::Metadata(version) => encode_metadata_line(kind, obj, version),
+        };
         self.lines.lock().unwrap_or_else(|e| e.into_inner()).insert(
             revision,
             is,
-            || (kind, api_version.into()),
+            || (kind, api_version.into(), form),
             b.clone(),
         );
         b
@@ -164,6 +184,40 @@ pub fn encode_line(kind: &str, obj: &Value) -> Bytes {
     let mut line = serde_json::to_vec(&Line { kind, object: obj }).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
+}
+
+/// One watch event carrying only `obj`'s metadata, as a PartialObjectMetadata; the metadata
+/// is serialized in place rather than copied into a new object.
+pub fn encode_metadata_line(kind: &str, obj: &Value, version: MetaVersion) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Partial<'a> {
+        kind: &'static str,
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        metadata: &'a Value,
+    }
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: Partial<'a>,
+    }
+    let empty = Value::Object(serde_json::Map::new());
+    let metadata = obj
+        .get("metadata")
+        .filter(|m| m.is_object())
+        .unwrap_or(&empty);
+    let line = Line {
+        kind,
+        object: Partial {
+            kind: "PartialObjectMetadata",
+            api_version: version.api_version(),
+            metadata,
+        },
+    };
+    let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
 }
 
 #[cfg(test)]
@@ -214,11 +268,11 @@ mod tests {
         let cache = WatchCache::default();
         let v1 = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"});
         let beta = serde_json::json!({"apiVersion": "apps/v1beta2", "kind": "Deployment"});
-        let a = cache.line(3, "ADDED", &v1);
-        let b = cache.line(3, "ADDED", &beta);
+        let a = cache.line(3, "ADDED", &v1, LineForm::Object);
+        let b = cache.line(3, "ADDED", &beta, LineForm::Object);
         assert_ne!(a, b);
-        assert_eq!(cache.line(3, "ADDED", &v1), a);
-        assert_eq!(cache.line(3, "ADDED", &beta), b);
+        assert_eq!(cache.line(3, "ADDED", &v1, LineForm::Object), a);
+        assert_eq!(cache.line(3, "ADDED", &beta, LineForm::Object), b);
         let lines = cache.lines.lock().unwrap();
         assert_eq!(lines.map[&3].len(), 2);
     }
@@ -227,13 +281,46 @@ mod tests {
     fn lines_are_one_json_object_each() {
         let obj = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}});
         let cache = WatchCache::default();
-        let a = cache.line(7, "ADDED", &obj);
-        let b = cache.line(7, "ADDED", &obj);
+        let a = cache.line(7, "ADDED", &obj, LineForm::Object);
+        let b = cache.line(7, "ADDED", &obj, LineForm::Object);
         assert_eq!(a, b);
         let v: Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(v["type"], "ADDED");
         assert_eq!(v["object"]["metadata"]["name"], "a");
         assert!(a.ends_with(b"\n"));
-        assert_ne!(cache.line(7, "MODIFIED", &obj), a);
+        assert_ne!(cache.line(7, "MODIFIED", &obj, LineForm::Object), a);
+    }
+
+    #[test]
+    fn metadata_lines_are_kept_apart_from_object_lines() {
+        let obj = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "a", "uid": "u1", "resourceVersion": "7"},
+            "spec": {"nodeName": "n1"},
+        });
+        let cache = WatchCache::default();
+        let v1 = LineForm::Metadata(MetaVersion::V1);
+        // A metadata watcher first must not leave its line for the object watchers.
+        let meta = cache.line(7, "ADDED", &obj, v1);
+        let full = cache.line(7, "ADDED", &obj, LineForm::Object);
+        assert_ne!(meta, full);
+        let m: Value = serde_json::from_slice(&meta).unwrap();
+        assert_eq!(
+            m,
+            serde_json::json!({"type": "ADDED", "object": {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"name": "a", "uid": "u1", "resourceVersion": "7"},
+            }})
+        );
+        let f: Value = serde_json::from_slice(&full).unwrap();
+        assert_eq!(f["object"], obj);
+        assert_eq!(cache.line(7, "ADDED", &obj, v1), meta);
+        assert_eq!(cache.line(7, "ADDED", &obj, LineForm::Object), full);
+        let beta = cache.line(7, "ADDED", &obj, LineForm::Metadata(MetaVersion::V1beta1));
+        let b: Value = serde_json::from_slice(&beta).unwrap();
+        assert_eq!(b["object"]["apiVersion"], "meta.k8s.io/v1beta1");
+        assert_eq!(cache.lines.lock().unwrap().map[&7].len(), 3);
     }
 }

@@ -3,7 +3,8 @@
 //! and orphan handling.
 //!
 //! Like upstream's graph builder, it keeps an in-memory graph of every object (uid, owners,
-//! finalizers, deletion state) fed by one watch per listable+watchable resource. Each pass
+//! finalizers, deletion state) fed by one metadata-only watch per listable+watchable resource
+//! (`as=PartialObjectMetadata`: the server sends no specs or statuses). Each pass
 //! walks the graph with the pure deciders below; anything that would change the cluster is
 //! re-checked against live GETs of the object and its owners before it is done, so a lagging
 //! watch never deletes something whose owner exists.
@@ -14,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, PartialObjectMeta, PostParams, Preconditions,
+    PropagationPolicy,
+};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 
@@ -297,9 +301,8 @@ pub struct Plan {
     pub dependents: Vec<String>,
 }
 
-type EventStream = Pin<
-    Box<dyn Stream<Item = (usize, Result<watcher::Event<DynamicObject>, watcher::Error>)> + Send>,
->;
+type MetaEvent = watcher::Event<PartialObjectMeta<DynamicObject>>;
+type EventStream = Pin<Box<dyn Stream<Item = (usize, Result<MetaEvent, watcher::Error>)> + Send>>;
 
 /// Runs the garbage collector until the client fails at discovery.
 pub async fn run_garbage_collector(client: Client) -> Result<(), Error> {
@@ -318,7 +321,11 @@ async fn run_with(client: &Client, map: ApiMap) -> Result<(), Error> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let api: Api<DynamicObject> = Api::all_with(client.clone(), &s.resource);
+            // Metadata only: the graph needs nothing else, and full objects (pod specs and
+            // statuses, managedFields) cost the server and this process far more to send
+            // and decode.
+            let api: Api<PartialObjectMeta<DynamicObject>> =
+                Api::all_with(client.clone(), &s.resource);
             let st = watcher(api, watcher::Config::default())
                 .default_backoff()
                 .map(move |e| (i, e));
@@ -463,7 +470,7 @@ async fn live_owner_state(
         return OwnerState::Unknown;
     }
     let api = object_api(client, &served, dependent.namespace.as_deref());
-    match api.get_opt(&r.name).await {
+    match api.get_metadata_opt(&r.name).await {
         Ok(None) => OwnerState::Absent,
         Ok(Some(o)) => match Node::from_meta(&r.api_version, &r.kind, &o.metadata) {
             Some(n) if n.uid != r.uid => OwnerState::Absent,
@@ -488,7 +495,7 @@ async fn collect_dependent(
     deps_deleting: bool,
 ) -> Result<(), Error> {
     let api = object_api(client, served, node.namespace.as_deref());
-    let Some(latest) = api.get_opt(&node.name).await? else {
+    let Some(latest) = api.get_metadata_opt(&node.name).await? else {
         return Ok(());
     };
     let Some(live) = Node::from_meta(&node.api_version, &node.kind, &latest.metadata) else {
@@ -556,7 +563,8 @@ async fn delete(
     }
 }
 
-/// Read-modify-write of an object's metadata with optimistic concurrency.
+/// Read-modify-write of an object's metadata with optimistic concurrency. It reads and
+/// replaces the whole object: a replace built from metadata alone would drop the rest.
 async fn update_meta(
     api: &Api<DynamicObject>,
     name: &str,
