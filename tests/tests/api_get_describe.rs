@@ -507,11 +507,19 @@ fn explain_uses_real_schemas() {
             "explain --recursive lacks {needle:?}:\n{e}"
         );
     }
-    // Upstream's OpenAPI also carries the enum markers of the Go types (an ENUM section here);
-    // k8s-openapi's types do not have them, so ours describe the field without it (a known gap).
+    // The enum values of the Go types' `+enum` markers, as upstream's OpenAPI lists them.
     let e = s.ok(&["explain", "pod.spec.restartPolicy"]);
     assert!(
         e.contains("Restart policy for all containers within the pod"),
+        "{e}"
+    );
+    assert!(
+        e.contains("ENUM:\n    Always\n    Never\n    OnFailure\n"),
+        "{e}"
+    );
+    let e = s.ok(&["explain", "deployment.spec.strategy.type"]);
+    assert!(
+        e.contains("ENUM:\n    Recreate\n    RollingUpdate\n"),
         "{e}"
     );
     let out = s.kubectl(&["explain", "pods.spec.nope"]);

@@ -13,6 +13,7 @@
 //! operation of the object's kind with a `fieldValidation` parameter, and takes strategic merge
 //! patch metadata from the kind's schema) and for `explain`.
 
+mod enums;
 mod paths;
 mod render;
 mod schemas;

@@ -169,6 +169,7 @@ impl Schemas {
             }
         }
         ann.apply(&mut defs);
+        crate::enums::apply(&mut defs);
 
         for name in [INT_OR_STRING, QUANTITY] {
             if let Some(Value::Object(s)) = defs.get_mut(name) {
