@@ -13,7 +13,7 @@
 //! network configuration as JSON on stdin, the result as JSON on stdout, `DEL` on teardown).
 //! The chain is `bridge` (with `host-local` IPAM, state in `state_dir/ipam`), `portmap` and
 //! `firewall` (iptables ACCEPT rules for pod IPs, needed when Docker sets the FORWARD policy to
-//! DROP), plus `loopback` for `lo`. These are the plugins every Kubernetes distribution uses; they get veth pairs, the
+//! DROP). `lo` is set up in-process (one ioctl; see `ns::loopback_up`). These are the plugins every Kubernetes distribution uses; they get veth pairs, the
 //! bridge, hairpin mode, IP allocation and hostPort DNAT right, and keep this crate small: we
 //! only write configs, run plugins, and cache their results for `DEL`.
 //!
@@ -209,13 +209,9 @@ impl PodNetwork {
     /// and installs the nftables safety chain. Idempotent: safe to call on every agent start.
     pub fn new(cfg: NetworkConfig) -> Result<PodNetwork, NetError> {
         let net = Self::open(cfg)?;
-        net.inner.cni.check_plugins(&[
-            "bridge",
-            "host-local",
-            "loopback",
-            "portmap",
-            "firewall",
-        ])?;
+        net.inner
+            .cni
+            .check_plugins(&["bridge", "host-local", "portmap", "firewall"])?;
         host::require_tool("nft", "nftables")?;
         host::require_tool("ip", "iproute2")?;
         // portmap programs iptables (nft backend on Debian 12).
@@ -499,6 +495,8 @@ impl PodNetwork {
 
     fn build(&self, spec: &SandboxSpec) -> Result<Sandbox, NetError> {
         let uid = &spec.pod_uid;
+        // Start-up latency is watched closely: the debug log below splits it by phase.
+        let t0 = std::time::Instant::now();
         let pod_dir = self.pod_dir(uid);
         std::fs::create_dir_all(&pod_dir)
             .map_err(io_err(format!("creating {}", pod_dir.display())))?;
@@ -510,18 +508,13 @@ impl PodNetwork {
             (!spec.host_network).then_some(hostname.as_str()),
         )?;
 
+        let ns_took = t0.elapsed();
         let mut ip = None;
         if let Some(netns) = &made.net {
             let _h = host::HOST_LOCK.read().unwrap_or_else(|e| e.into_inner());
             let netns_s = netns.to_string_lossy().into_owned();
             let args = self.cni_args(spec);
-            // lo up first: pods talk to themselves over 127.0.0.1 before anything else.
-            let lo = serde_json::json!({
-                "cniVersion": CNI_VERSION, "name": "minato-lo", "type": "loopback"
-            });
-            self.inner
-                .cni
-                .exec("ADD", &lo, uid, &netns_s, "lo", &args)?;
+            // `lo` is already up: set in the namespace thread (see `ns::loopback_up`).
             let list = self.network_list(&spec.port_mappings)?;
             // Store the exact config before ADD: DEL must see the same port mappings (portmap
             // only removes what its DEL config lists) even if ADD fails half-way.
@@ -567,7 +560,13 @@ impl PodNetwork {
         };
         // Written last: a record on disk means a complete sandbox.
         write_json(&pod_dir.join("sandbox.json"), &sb)?;
-        info!(pod_uid = %uid, ip = ?sb.ip, "sandbox created");
+        debug!(
+            pod_uid = %uid,
+            ip = ?sb.ip,
+            namespaces_ms = ns_took.as_millis() as u64,
+            total_ms = t0.elapsed().as_millis() as u64,
+            "sandbox created"
+        );
         Ok(sb)
     }
 

@@ -135,6 +135,9 @@ pub(crate) fn create_namespaces(
                 what: "unshare(net/ipc/uts) for the pod sandbox".into(),
                 source,
             })?;
+            if flags.contains(CloneFlags::CLONE_NEWNET) {
+                loopback_up()?;
+            }
             if let Some(h) = &hostname {
                 nix::unistd::sethostname(h).map_err(|source| NetError::Sys {
                     what: format!("setting hostname {h:?} in the pod UTS namespace"),
@@ -167,6 +170,46 @@ pub(crate) fn create_namespaces(
         ipc: find("ipc").ok_or_else(|| NetError::Internal("no ipc namespace".into()))?,
         uts: find("uts"),
     })
+}
+
+/// Sets `lo` up in the calling thread's network namespace (a fresh one has it down).
+///
+/// Why not the CNI `loopback` plugin: it is one more Go process per pod, and with many pods
+/// starting at once those execs dominated start-up on small machines; setting one interface
+/// flag needs a single ioctl on a socket of the new namespace.
+fn loopback_up() -> Result<(), NetError> {
+    let sys = |what: &str| {
+        let what = what.to_string();
+        move |source| NetError::Sys { what, source }
+    };
+    // SAFETY: plain socket(2); the fd is owned (and closed) by `OwnedFd` below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(sys("socket for setting lo up")(nix::errno::Errno::last()));
+    }
+    // SAFETY: fd is a fresh, valid descriptor nobody else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write `req`, which lives across the calls.
+    if unsafe { libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(sys("reading the flags of lo")(nix::errno::Errno::last()));
+    }
+    // SAFETY: the union member the kernel just filled for SIOCGIFFLAGS.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: as above.
+    if unsafe { libc::ioctl(raw, libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(sys("setting lo up in the pod network namespace")(
+            nix::errno::Errno::last(),
+        ));
+    }
+    Ok(())
 }
 
 /// Unmounts the namespace files in `dir` and removes it (idempotent).

@@ -382,6 +382,7 @@ impl Runtime {
         spec: ContainerSpec,
         bundle: &Path,
     ) -> Result<ContainerRecord, RuntimeError> {
+        let t0 = std::time::Instant::now();
         let static_rec = records::StaticRecord::from_spec(&spec, SystemTime::now());
         records::write_json_atomic(&bundle.join(records::RECORD_FILE), &static_rec)?;
 
@@ -391,6 +392,7 @@ impl Runtime {
         tokio::task::spawn_blocking(move || rootfs::prepare(&layers, &b))
             .await
             .map_err(|e| RuntimeError::Other(format!("rootfs task failed: {e}")))??;
+        let rootfs_took = t0.elapsed();
 
         let config = bundle::build_spec(&spec, &bundle.join("rootfs"))?;
         config
@@ -414,6 +416,7 @@ impl Runtime {
         };
         records::write_json_atomic(&bundle.join(shim::SHIM_CONFIG), &shim_cfg)?;
         shim::spawn(&self.inner.cfg.shim_binary, bundle).await?;
+        let shim_at = t0.elapsed();
 
         // Wait for the shim to report either a started container or a failure.
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
@@ -455,6 +458,14 @@ impl Runtime {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_millis(50));
         }
+        // Start-up latency split by phase (the runtime's own run is the last one).
+        tracing::debug!(
+            container = %spec.id,
+            rootfs_ms = rootfs_took.as_millis() as u64,
+            shim_spawned_ms = shim_at.as_millis() as u64,
+            started_ms = t0.elapsed().as_millis() as u64,
+            "container started"
+        );
         self.container(&spec.id)?
             .ok_or_else(|| RuntimeError::NotFound(spec.id.clone()))
     }

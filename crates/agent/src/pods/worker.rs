@@ -276,13 +276,14 @@ impl Worker {
         }
         let spec = self.spec();
         let sandbox_spec = crate::pods::sandbox_spec(&self.ctx, &self.pod, &spec).await;
+        let t0 = Instant::now();
         let s = self
             .ctx
             .network
             .create_sandbox(&sandbox_spec)
             .await
             .map_err(|e| e.to_string())?;
-        info!(pod = %self.name(), ip = ?s.ip, "sandbox created");
+        info!(pod = %self.name(), ip = ?s.ip, took_ms = t0.elapsed().as_millis() as u64, "sandbox created");
         self.sandbox = Some(s);
         Ok(())
     }
@@ -814,7 +815,10 @@ impl Worker {
                 let _ = self.ctx.runtime.remove_container(&id).await;
             }
         }
-        match self.ctx.runtime.create_container(cspec).await {
+        let t0 = Instant::now();
+        let created = self.ctx.runtime.create_container(cspec).await;
+        debug!(pod = %self.name(), container = %c.name, took_ms = t0.elapsed().as_millis() as u64, ok = created.is_ok(), "container create + start");
+        match created {
             Ok(record) => {
                 self.event(
                     obj.clone(),
