@@ -158,5 +158,8 @@ fn deployment_cache_keeps_owner_and_phase_only() {
             "status": {"phase": "Running"}
         })
     );
-    assert_eq!(controller_ref(&pod.metadata).map(|r| r.uid.as_str()), Some("rs-uid"));
+    assert_eq!(
+        controller_ref(&pod.metadata).map(|r| r.uid.as_str()),
+        Some("rs-uid")
+    );
 }
