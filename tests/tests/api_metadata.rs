@@ -77,7 +77,7 @@ fn keys(v: &Value) -> Vec<&str> {
 
 #[test]
 fn kube_metadata_get_list_and_watch() {
-    let s = Server::start_with(&["--no-controllers"]);
+    let s = Server::start_with(&["--no-controllers", "--no-scheduler"]);
     runtime().block_on(async {
         let c = client(&s).await;
         let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
@@ -222,7 +222,9 @@ fn kube_metadata_get_list_and_watch() {
 
 #[test]
 fn raw_shapes_fallbacks_and_not_acceptable() {
-    let s = Server::start_with(&["--no-controllers"]);
+    // Nothing may write the pod during the test: the shapes are compared with one GET (the
+    // scheduler would mark it unschedulable, there being no node).
+    let s = Server::start_with(&["--no-controllers", "--no-scheduler"]);
     runtime().block_on(async {
         let c = client(&s).await;
         let pods: Api<Pod> = Api::namespaced(c.clone(), "default");
@@ -362,7 +364,7 @@ spec:
 
 #[test]
 fn custom_resources_serve_metadata() {
-    let s = Server::start_with(&["--no-controllers"]);
+    let s = Server::start_with(&["--no-controllers", "--no-scheduler"]);
     s.apply(CRD);
     s.ok(&[
         "wait",
