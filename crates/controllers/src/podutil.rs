@@ -324,3 +324,50 @@ pub fn keep_owner_and_phase(pod: &mut Pod) {
         ..PodStatus::default()
     });
 }
+
+/// Keeps what the ReplicaSet controller reads of a pod: all metadata but managedFields, the
+/// node, sidecar init containers (name and restart policy), and the status's phase, conditions
+/// and per-container restart counts. Its cache holds every pod in the cluster; the containers'
+/// specs and states would be most of it.
+pub fn keep_for_replicaset(pod: &mut Pod) {
+    use k8s_openapi::api::core::v1::{Container, ContainerStatus, PodSpec};
+    pod.metadata.managed_fields = None;
+    if let Some(spec) = pod.spec.take() {
+        let sidecars: Vec<Container> = spec
+            .init_containers
+            .into_iter()
+            .flatten()
+            .map(|c| Container {
+                name: c.name,
+                restart_policy: c.restart_policy,
+                ..Container::default()
+            })
+            .collect();
+        pod.spec = Some(PodSpec {
+            node_name: spec.node_name,
+            init_containers: (!sidecars.is_empty()).then_some(sidecars),
+            ..PodSpec::default()
+        });
+    }
+    if let Some(status) = pod.status.take() {
+        let counts = |list: Option<Vec<ContainerStatus>>| {
+            list.map(|l| {
+                l.into_iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name,
+                        ready: c.ready,
+                        restart_count: c.restart_count,
+                        ..ContainerStatus::default()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        };
+        pod.status = Some(PodStatus {
+            phase: status.phase,
+            conditions: status.conditions,
+            container_statuses: counts(status.container_statuses),
+            init_container_statuses: counts(status.init_container_statuses),
+            ..PodStatus::default()
+        });
+    }
+}

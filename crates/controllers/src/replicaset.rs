@@ -227,7 +227,7 @@ pub async fn run_replicaset_controller(client: Client, workers: u16) -> Result<(
     let pods = PodIndex::new();
     let index = pods.clone();
     let pod_stream = watcher(pod_api, watcher::Config::default())
-        .modify(crate::podutil::strip_managed_fields)
+        .modify(crate::podutil::keep_for_replicaset)
         .default_backoff()
         .inspect_ok(move |ev| index.apply(ev))
         .touched_objects();

@@ -38,13 +38,13 @@ struct Entry {
     deleted: bool,
     /// The last write that succeeded, without times: a stale watch event asking for the same
     /// write again is ignored.
-    last_applied: Option<Value>,
+    last_applied: Option<u64>,
 }
 
 enum Outcome {
     Written {
         pod: Option<Box<Pod>>,
-        fingerprint: Value,
+        fingerprint: u64,
     },
     Deleted,
     /// The pod is gone, or the name now belongs to another pod.
@@ -213,7 +213,7 @@ impl PodLoop {
         }
     }
 
-    fn spawn_write(&self, uid: &str, patch: Value, fp: Value, transition: Transition) {
+    fn spawn_write(&self, uid: &str, patch: Value, fp: u64, transition: Transition) {
         let Some(e) = self.entries.get(uid) else {
             return;
         };

@@ -163,3 +163,47 @@ fn deployment_cache_keeps_owner_and_phase_only() {
         Some("rs-uid")
     );
 }
+
+#[test]
+fn replicaset_cache_keeps_what_ranking_and_status_read() {
+    let full: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u",
+            "labels": {"app": "x"},
+            "annotations": {"controller.kubernetes.io/pod-deletion-cost": "5"},
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "managedFields": [{"manager": "m"}]},
+        "spec": {"nodeName": "n1",
+            "initContainers": [{"name": "side", "image": "i", "restartPolicy": "Always"}],
+            "containers": [{"name": "c", "image": "i", "env": [{"name": "A", "value": "b"}]}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": "True",
+                "lastTransitionTime": "2026-01-01T00:00:05Z"}],
+            "containerStatuses": [{"name": "c", "image": "i", "imageID": "sha", "ready": true,
+                "restartCount": 3, "state": {"running": {"startedAt": "2026-01-01T00:00:04Z"}}}],
+            "initContainerStatuses": [{"name": "side", "image": "i", "imageID": "sha",
+                "ready": true, "restartCount": 7}]}
+    }))
+    .expect("pod");
+    let mut kept = full.clone();
+    keep_for_replicaset(&mut kept);
+    let now = Timestamp::from_second(1_800_000_000).expect("time");
+    // Everything the controller decides on reads the same from the trimmed pod.
+    assert_eq!(max_restarts(&kept), max_restarts(&full));
+    assert_eq!(max_restarts(&kept), (3, 7));
+    assert_eq!(deletion_cost(&kept), 5);
+    assert_eq!(pod_ready_time(&kept), pod_ready_time(&full));
+    assert!(is_pod_active(&kept) && is_pod_available(&kept, 0, now));
+    assert_eq!(kept.metadata.labels, full.metadata.labels);
+    assert_eq!(
+        kept.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        Some("n1")
+    );
+    // and the bulk is gone
+    assert!(kept.metadata.managed_fields.is_none());
+    assert!(kept.spec.as_ref().is_some_and(|s| s.containers.is_empty()));
+    let st = kept.status.as_ref().expect("status");
+    assert!(st.pod_ip.is_none());
+    assert!(st.container_statuses.as_ref().expect("statuses")[0]
+        .state
+        .is_none());
+}
