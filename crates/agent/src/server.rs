@@ -434,6 +434,9 @@ async fn attach_session(
     log_path: std::path::PathBuf,
     streams: ExecStreams,
 ) -> ExecResult {
+    // Output from this moment on, whenever the log reader below gets to open the file: input
+    // is forwarded at once, and a quick answer to it must not be missed.
+    let attached_at = std::time::SystemTime::now();
     if let (Some(mut rx), Some(fifo)) = (streams.stdin, runtime.stdin_path(&id)) {
         tokio::spawn(async move {
             // Opening a fifo for writing waits for its reader: the shim holds it open.
@@ -449,8 +452,8 @@ async fn attach_session(
     }
     let opts = minato_runtime::logs::LogOptions {
         follow: true,
-        tail_lines: Some(0),
-        since: None,
+        tail_lines: None,
+        since: Some(attached_at),
         timestamps: false,
         limit_bytes: None,
     };
