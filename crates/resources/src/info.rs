@@ -97,16 +97,6 @@ impl ResourceInfo {
         }
     }
 
-    /// The `(group, plural)` objects of this resource are stored as, in every version.
-    pub fn storage_resource(&self) -> (&str, &str) {
-        (self.storage_group(), &self.plural)
-    }
-
-    /// True when this resource is stored as a resource of another group.
-    pub fn stored_elsewhere(&self) -> bool {
-        self.storage_group() != self.group
-    }
-
     /// The store key prefix for all objects of this resource (all namespaces), which is the
     /// storage resource's: `/registry/core/events/` for both Event groups.
     pub fn key_prefix(&self) -> String {

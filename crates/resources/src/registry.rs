@@ -131,10 +131,10 @@ mod tests {
         let r = Registry::new();
         let ev = r.lookup("events.k8s.io", "v1", "events").expect("served");
         assert!(!ev.info.storage_version);
-        assert_eq!(ev.info.storage_resource(), ("", "events"));
-        assert!(ev.info.stored_elsewhere());
+        assert_eq!(ev.info.storage_group(), "");
         let core = r.lookup("", "v1", "events").expect("served");
-        assert!(core.info.storage_version && !core.info.stored_elsewhere());
+        assert!(core.info.storage_version);
+        assert_eq!(core.info.storage_group(), "");
         assert_eq!(ev.info.key_prefix(), "/registry/core/events/");
         assert_eq!(ev.info.key(Some("d"), "e"), core.info.key(Some("d"), "e"));
         let storage = r.storage_entry("events.k8s.io", "events").expect("storage");
