@@ -276,13 +276,17 @@ fn document(
     items: &[&PathItem],
     cache: &mut HashMap<String, Vec<u8>>,
 ) -> Result<Vec<u8>, Error> {
-    let paths = render::paths(
+    let mut paths = render::paths(
         Format::V3,
         items,
         &schemas.meta.patch,
         &schemas.meta.delete_options,
     );
-    let names = reachable(schemas, &paths);
+    let shared = render::share_v3_components(&mut paths);
+    let mut names = reachable(schemas, &paths);
+    let mut roots = Vec::new();
+    schemas::collect_refs(&shared, &mut roots);
+    names.extend(schemas.closure(roots.iter().map(String::as_str)));
 
     let mut out = Vec::with_capacity(256 * 1024);
     let info = json!({"title": "Kubernetes", "version": KUBERNETES_VERSION});
@@ -290,7 +294,11 @@ fn document(
     serde_json::to_writer(&mut out, &info)?;
     out.extend_from_slice(b",\"paths\":");
     serde_json::to_writer(&mut out, &paths)?;
-    out.extend_from_slice(b",\"components\":{\"schemas\":{");
+    out.extend_from_slice(b",\"components\":{\"parameters\":");
+    serde_json::to_writer(&mut out, &shared["parameters"])?;
+    out.extend_from_slice(b",\"responses\":");
+    serde_json::to_writer(&mut out, &shared["responses"])?;
+    out.extend_from_slice(b",\"schemas\":{");
     let mut first = true;
     for name in &names {
         let Some(canonical) = schemas.defs.get(name) else {

@@ -242,6 +242,109 @@ pub(crate) fn paths(
     out
 }
 
+/// Moves the query parameters and responses that operations repeat into `components` and
+/// references them, which makes a v3 document about a third smaller (apps/v1: 393 to 260 KB).
+/// kubectl parses a group-version document once per object it applies (cli-runtime's
+/// `queryParamVerifierV3`), so the size is paid on every object of every `kubectl apply`.
+/// `fieldValidation` stays inline: that verifier looks for it among the PATCH operation's own
+/// parameters and resolves no `#/components/...` reference.
+pub(crate) fn share_v3_components(paths: &mut Map<String, Value>) -> Value {
+    let mut params = Shared::new("#/components/parameters/");
+    let mut responses = Shared::new("#/components/responses/");
+    for item in paths.values_mut() {
+        let Value::Object(item) = item else { continue };
+        for (key, v) in item.iter_mut() {
+            if key == "parameters" {
+                share_params(v, &mut params);
+                continue;
+            }
+            let Value::Object(op) = v else { continue };
+            if let Some(ps) = op.get_mut("parameters") {
+                share_params(ps, &mut params);
+            }
+            if let Some(Value::Object(rs)) = op.get_mut("responses") {
+                for r in rs.values_mut() {
+                    // Bodiless answers ({"description": "Unauthorized"}) are smaller inline.
+                    if r.get("content").is_none() {
+                        continue;
+                    }
+                    let base = response_key(r);
+                    *r = responses.reference(&base, std::mem::take(r));
+                }
+            }
+        }
+    }
+    json!({"parameters": params.defs, "responses": responses.defs})
+}
+
+fn share_params(list: &mut Value, shared: &mut Shared) {
+    let Value::Array(list) = list else { return };
+    for p in list.iter_mut() {
+        let (Some(name), Some("query")) = (p["name"].as_str(), p["in"].as_str()) else {
+            continue;
+        };
+        if name == "fieldValidation" {
+            continue;
+        }
+        let name = name.to_string();
+        *p = shared.reference(&name, std::mem::take(p));
+    }
+}
+
+/// `io.k8s.api.apps.v1.Deployment.OK` from the response's schema and description.
+fn response_key(r: &Value) -> String {
+    let schema = r["content"]
+        .as_object()
+        .and_then(|c| c.values().next())
+        .map(|m| &m["schema"]);
+    let base = match schema.and_then(|s| s["$ref"].as_str()) {
+        Some(r) => r.rsplit('/').next().unwrap_or(r).to_string(),
+        None => schema
+            .and_then(|s| s["type"].as_str())
+            .unwrap_or("any")
+            .to_string(),
+    };
+    match r["description"].as_str() {
+        Some(d) => format!("{base}.{d}"),
+        None => base,
+    }
+}
+
+/// Definitions shared by reference: equal values share one key; a different value under a
+/// taken key gets the next free `key-N`.
+struct Shared {
+    prefix: &'static str,
+    defs: Map<String, Value>,
+}
+
+impl Shared {
+    fn new(prefix: &'static str) -> Self {
+        Shared {
+            prefix,
+            defs: Map::new(),
+        }
+    }
+
+    fn reference(&mut self, base: &str, value: Value) -> Value {
+        let mut key = base.to_string();
+        let mut n = 1;
+        loop {
+            match self.defs.get(&key) {
+                Some(v) if *v == value => break,
+                Some(_) => {
+                    n += 1;
+                    key = format!("{base}-{n}");
+                }
+                None => {
+                    self.defs.insert(key.clone(), value);
+                    break;
+                }
+            }
+        }
+        json!({ "$ref": format!("{}{key}", self.prefix) })
+    }
+}
+
 pub(crate) fn security_scheme() -> Value {
     json!({"BearerToken": {
         "description": "Bearer Token authentication",

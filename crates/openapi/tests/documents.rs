@@ -54,6 +54,30 @@ fn patch_supports(d: &Value, gvk: &Value, param: &str) -> Option<bool> {
     found
 }
 
+/// A shared parameter or response, followed from its `$ref` (inline ones as they are).
+fn shared<'a>(d: &'a Value, v: &'a Value) -> &'a Value {
+    let Some(r) = v["$ref"].as_str() else {
+        return v;
+    };
+    let (kind, name) = r
+        .strip_prefix("#/components/")
+        .and_then(|r| r.split_once('/'))
+        .unwrap_or_else(|| panic!("foreign ref {r}"));
+    let target = &d["components"][kind][name];
+    assert!(target.is_object(), "{r} does not resolve");
+    target
+}
+
+/// The names of an operation's (or path item's) parameters, shared ones resolved.
+fn param_names<'a>(d: &'a Value, params: &'a Value) -> Vec<&'a str> {
+    params
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| shared(d, p)["name"].as_str())
+        .collect()
+}
+
 /// Follows `allOf: [{$ref}]` and `$ref` to the component.
 fn resolve<'a>(d: &'a Value, s: &'a Value) -> &'a Value {
     let r = s["$ref"]
@@ -136,12 +160,7 @@ fn deployment_patch_has_field_validation() {
     ] {
         assert!(content.contains_key(t), "{t}");
     }
-    let names: HashSet<&str> = op["parameters"]
-        .as_array()
-        .expect("parameters")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names: HashSet<&str> = param_names(&d, &op["parameters"]).into_iter().collect();
     assert_eq!(
         names,
         HashSet::from(["dryRun", "fieldManager", "fieldValidation", "force"])
@@ -182,12 +201,7 @@ fn operations_per_scope_and_verb() {
     assert_eq!(pods["get"]["x-kubernetes-action"], "list");
     assert_eq!(pods["post"]["x-kubernetes-action"], "post");
     assert_eq!(pods["delete"]["x-kubernetes-action"], "deletecollection");
-    let list_params: Vec<&str> = pods["get"]["parameters"]
-        .as_array()
-        .expect("params")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let list_params = param_names(&d, &pods["get"]["parameters"]);
     for q in [
         "labelSelector",
         "fieldSelector",
@@ -203,19 +217,15 @@ fn operations_per_scope_and_verb() {
         assert!(list_params.contains(&q), "{q}");
     }
     assert_eq!(
-        pods["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        shared(&d, &pods["get"]["responses"]["200"])["content"]["application/json"]["schema"]
+            ["$ref"],
         "#/components/schemas/io.k8s.api.core.v1.PodList"
     );
     let item = &p["/api/v1/namespaces/{namespace}/pods/{name}"];
     for m in ["get", "put", "patch", "delete"] {
         assert!(item[m].is_object(), "{m}");
     }
-    let path_params: Vec<&str> = item["parameters"]
-        .as_array()
-        .expect("path params")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let path_params = param_names(&d, &item["parameters"]);
     assert_eq!(path_params, ["name", "namespace", "pretty"]);
     assert_eq!(
         p["/api/v1/pods"]["get"]["operationId"],
@@ -354,6 +364,11 @@ fn every_reference_resolves() {
         collect_refs(&d, &mut refs);
         assert!(!refs.is_empty());
         for r in refs {
+            if r.starts_with("#/components/parameters/") || r.starts_with("#/components/responses/")
+            {
+                shared(&d, &json!({ "$ref": r }));
+                continue;
+            }
             let name = r
                 .strip_prefix("#/components/schemas/")
                 .unwrap_or_else(|| panic!("{gv}: foreign ref {r}"));
@@ -489,8 +504,10 @@ fn custom_resources_get_a_document() {
     let mut refs = Vec::new();
     collect_refs(&d, &mut refs);
     for r in refs {
-        let name = r.trim_start_matches("#/components/schemas/");
-        schema(&d, name);
+        match r.strip_prefix("#/components/schemas/") {
+            Some(name) => drop(schema(&d, name)),
+            None => drop(shared(&d, &json!({ "$ref": r }))),
+        }
     }
     // The built-in documents are unaffected and the index lists the new group-version.
     assert!(api.v3_index()["paths"]["apis/stable.example.com/v1"].is_object());
