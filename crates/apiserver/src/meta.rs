@@ -88,16 +88,20 @@ pub fn now_micro() -> String {
         .to_string()
 }
 
-/// Everything but `metadata` and `status`: a change here bumps `metadata.generation`.
-pub fn spec_part(obj: &Value) -> Value {
-    let mut v = obj.clone();
-    if let Some(m) = v.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
-        m.remove("apiVersion");
-        m.remove("kind");
-    }
-    v
+/// Whether two objects differ outside metadata, status, apiVersion and kind (what bumps
+/// `metadata.generation`). Compares in place: copying whole objects cost a write more
+/// than the comparison.
+pub fn spec_differs(a: &Value, b: &Value) -> bool {
+    const SKIP: [&str; 4] = ["metadata", "status", "apiVersion", "kind"];
+    let empty = serde_json::Map::new();
+    let am = a.as_object().unwrap_or(&empty);
+    let bm = b.as_object().unwrap_or(&empty);
+    let differs_from = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
+        x.iter()
+            .filter(|(k, _)| !SKIP.contains(&k.as_str()))
+            .any(|(k, v)| y.get(k) != Some(v))
+    };
+    differs_from(am, bm) || differs_from(bm, am)
 }
 
 /// Five random characters from upstream's generateName alphabet (no vowels, no ambiguous ones).

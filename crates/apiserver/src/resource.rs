@@ -1026,7 +1026,7 @@ fn prepare_update(
     if sub.is_none() {
         entry.strategy.prepare_for_update(&mut new, old);
     }
-    if entry.strategy.tracks_generation() && meta::spec_part(&new) != meta::spec_part(old) {
+    if entry.strategy.tracks_generation() && meta::spec_differs(&new, old) {
         let g = old_meta
             .get("generation")
             .and_then(Value::as_i64)

@@ -1509,16 +1509,32 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, SyncErro
     };
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
     let d_api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    // Only ReplicaSets this sync can act on are copied: its own, orphans it may adopt, and
+    // those named like its ReplicaSets (a name collision). One controlled by another owner
+    // is ignored by the claim and cannot collide with a name unless it has our prefix.
+    // Copying every ReplicaSet of the namespace made each sync cost O(ReplicaSets).
+    let d_uid = d.metadata.uid.clone().unwrap_or_default();
+    let prefix = format!("{name}-");
     let existing: Vec<ReplicaSet> = ctx
         .rss
         .state()
         .into_iter()
-        .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns.as_str()))
+        .filter(|rs| match controller_ref(&rs.metadata) {
+            None => true,
+            Some(r) => {
+                r.uid == d_uid
+                    || rs
+                        .metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with(&prefix))
+            }
+        })
         .map(|rs| rs.as_ref().clone())
         .collect();
 
     // Claim ReplicaSets: ours, matching orphans (adopted), no longer matching (released).
-    let d_uid = d.metadata.uid.clone().unwrap_or_default();
     let owner = new_controller_ref("apps/v1", "Deployment", &d.metadata);
     let mut owned = Vec::new();
     let mut rechecked = None;

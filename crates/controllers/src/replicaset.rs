@@ -407,7 +407,7 @@ fn related_pods(ctx: &Ctx, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
     let mut uids: Vec<String> = rs.metadata.uid.clone().into_iter().collect();
     if let Some(owner) = controller_ref(&rs.metadata) {
         for sib in ctx.rss.state() {
-            if sib.namespace() == rs.namespace()
+            if sib.metadata.namespace == rs.metadata.namespace
                 && controller_ref(&sib.metadata).is_some_and(|r| r.uid == owner.uid)
             {
                 uids.extend(sib.metadata.uid.clone());

@@ -63,9 +63,21 @@ pub fn value_cmp(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-/// Semantic equality: key order does not matter, `1` equals `1.0`.
+/// Semantic equality: key order does not matter, `1` equals `1.0`. Allocates nothing, since
+/// the field manager asks it for every subtree it compares.
 pub fn json_eq(a: &Value, b: &Value) -> bool {
-    value_cmp(a, b) == Ordering::Equal
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => number_cmp(x, y) == Ordering::Equal,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(l, r)| json_eq(l, r))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 /// Compact JSON as Go's `encoding/json` writes it: object keys sorted, `<`, `>`, `&`,

@@ -165,7 +165,12 @@ fn record_update(
     }
     let changed = cmp.modified.union(&cmp.added);
     for entry in managed.values_mut() {
-        entry.set = entry.set.difference(&changed).difference(&cmp.removed);
+        // Most entries own none of the changed fields; leaving them alone keeps their
+        // decoded fieldsV1 for the encoding.
+        if entry.set.intersects(&changed) || entry.set.intersects(&cmp.removed) {
+            let rest = entry.set.difference(&changed).difference(&cmp.removed);
+            entry.set_set(rest);
+        }
     }
     managed.retain(|_, e| !e.set.is_empty());
     let own = changed
@@ -180,8 +185,9 @@ fn record_update(
             subresource: subresource.to_string(),
             time: None,
             set: Set::new(),
+            raw: None,
         });
-        entry.set.union_in_place(&own);
+        entry.union_set(&own);
         entry.time = Some(now.to_string());
     }
     managed::cap_update_managers(managed);
@@ -215,8 +221,12 @@ pub fn update_managed_fields(
         (Managed::new(), true)
     } else {
         match managed::decode(req_mf.as_ref()) {
-            Ok(m) if !m.is_empty() => {
+            Ok(mut m) if !m.is_empty() => {
                 let differs = req_mf != old_mf;
+                // What a client sent is written back in canonical form, as upstream does.
+                if differs {
+                    m.values_mut().for_each(|e| e.raw = None);
+                }
                 (m, differs)
             }
             _ => (old_managed(), false),
@@ -229,14 +239,12 @@ pub fn update_managed_fields(
         return;
     }
     let typed = Typed::new(kind);
-    let old_obj = old
-        .map(without_managed_fields)
-        .unwrap_or_else(|| Value::Object(Map::new()));
-    let new_obj = without_managed_fields(new);
+    let empty = Value::Object(Map::new());
+    // The comparison leaves managedFields out, so neither object needs a stripped copy.
     match record_update(
         &typed,
-        &old_obj,
-        &new_obj,
+        old.unwrap_or(&empty),
+        new,
         &mut managed,
         manager,
         api_version,
@@ -335,6 +343,7 @@ fn apply_core(
             subresource: String::new(),
             time,
             set,
+            raw: None,
         },
     );
     let new_obj = match last {
@@ -365,18 +374,21 @@ fn apply_core(
     }
     for (k, c) in &conflicts {
         if let Some(e) = managed.get_mut(k) {
-            e.set = e.set.difference(c);
+            let rest = e.set.difference(c);
+            e.set_set(rest);
         }
     }
     if !cmp.removed.is_empty() {
         for (k, e) in managed.iter_mut() {
             if *k != key {
-                e.set = e.set.difference(&cmp.removed);
+                let rest = e.set.difference(&cmp.removed);
+                e.set_set(rest);
             }
         }
     }
     if let Some(e) = managed.get_mut(&key) {
-        e.set = e.set.difference(&strip_set());
+        let rest = e.set.difference(&strip_set());
+        e.set_set(rest);
     }
     managed.retain(|_, e| !e.set.is_empty());
     if json::json_eq(live, &new_obj) {

@@ -15,7 +15,7 @@ pub const UPDATE: &str = "Update";
 const MAX_UPDATE_MANAGERS: usize = 10;
 
 /// One manager's fields.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub manager: String,
     pub applied: bool,
@@ -23,9 +23,35 @@ pub struct Entry {
     pub subresource: String,
     pub time: Option<String>,
     pub set: Set,
+    /// The decoded `fieldsV1`, written back as is while `set` is unchanged (rebuilding it is
+    /// much of the cost of a write). Whoever changes `set` must clear it: see `set_set`.
+    pub raw: Option<Value>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.manager == o.manager
+            && self.applied == o.applied
+            && self.api_version == o.api_version
+            && self.subresource == o.subresource
+            && self.time == o.time
+            && self.set == o.set
+    }
 }
 
 impl Entry {
+    /// Replaces the field set (and forgets the decoded `fieldsV1`).
+    pub fn set_set(&mut self, set: Set) {
+        self.set = set;
+        self.raw = None;
+    }
+
+    /// Adds to the field set (and forgets the decoded `fieldsV1`).
+    pub fn union_set(&mut self, other: &Set) {
+        self.set.union_in_place(other);
+        self.raw = None;
+    }
+
     fn operation(&self) -> &'static str {
         if self.applied {
             APPLY
@@ -116,9 +142,12 @@ pub fn decode(raw: Option<&Value>) -> Result<Managed, String> {
                 ))
             }
         }
-        let set = match obj.get("fieldsV1") {
-            None | Some(Value::Null) => Set::new(),
-            Some(v) => Set::from_fields_v1(v).map_err(|e| format!("error decoding set: {e}"))?,
+        let (set, raw) = match obj.get("fieldsV1") {
+            None | Some(Value::Null) => (Set::new(), None),
+            Some(v) => (
+                Set::from_fields_v1(v).map_err(|e| format!("error decoding set: {e}"))?,
+                Some(v.clone()),
+            ),
         };
         let time = text("time")?;
         let entry = Entry {
@@ -128,6 +157,7 @@ pub fn decode(raw: Option<&Value>) -> Result<Managed, String> {
             subresource: text("subresource")?,
             time: (!time.is_empty()).then_some(time),
             set,
+            raw,
         };
         out.insert(key_of(&entry), entry);
     }
@@ -174,7 +204,11 @@ pub fn encode(managed: &Managed) -> Option<Value> {
                 m.insert("time".into(), Value::String(t.clone()));
             }
             m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-            m.insert("fieldsV1".into(), e.set.to_fields_v1());
+            let fields = match &e.raw {
+                Some(raw) => raw.clone(),
+                None => e.set.to_fields_v1(),
+            };
+            m.insert("fieldsV1".into(), fields);
             if !e.subresource.is_empty() {
                 m.insert("subresource".into(), Value::String(e.subresource.clone()));
             }
@@ -222,7 +256,7 @@ pub fn cap_update_managers(managed: &mut Managed) {
                 }
                 managed.remove(&key);
                 if let Some(b) = managed.get_mut(&bucket) {
-                    b.set.union_in_place(&entry.set);
+                    b.union_set(&entry.set);
                     b.time = entry.time.clone();
                 }
                 length -= 1;

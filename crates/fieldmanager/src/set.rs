@@ -244,6 +244,18 @@ impl Set {
         Set { members, children }
     }
 
+    /// Whether some path is in both sets (so `difference` would change `self`).
+    pub fn intersects(&self, other: &Set) -> bool {
+        (self.members.len() <= other.members.len()
+            && self.members.iter().any(|m| other.members.contains(m)))
+            || (self.members.len() > other.members.len()
+                && other.members.iter().any(|m| self.members.contains(m)))
+            || self
+                .children
+                .iter()
+                .any(|(pe, c)| other.children.get(pe).is_some_and(|o| c.intersects(o)))
+    }
+
     /// Exact difference: removing `a.b` leaves `a.b.c` in place.
     pub fn difference(&self, other: &Set) -> Set {
         let members = self.members.difference(&other.members).cloned().collect();

@@ -445,6 +445,45 @@ fn noop_update_keeps_bytes_and_changes_move_ownership() {
 }
 
 #[test]
+fn entries_that_own_no_changed_field_are_written_back_unchanged() {
+    let live = ssa(None, &deployment(2, "nginx:1.27"), "kubectl", false, T1);
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    update_managed_fields(
+        "Deployment",
+        Some(&live),
+        &mut scaled,
+        "scaler",
+        "apps/v1",
+        None,
+        T2,
+    );
+    let mut edited = scaled.clone();
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:edit");
+    update_managed_fields(
+        "Deployment",
+        Some(&scaled),
+        &mut edited,
+        "editor",
+        "apps/v1",
+        None,
+        T3,
+    );
+    // The scaler owns nothing the edit changed: same entry, same time.
+    assert_eq!(entry(&edited, "scaler"), entry(&scaled, "scaler"));
+    assert_eq!(entry(&edited, "scaler")["time"], T2);
+    // The applier lost the image; its re-encoded set is what decoding and encoding give.
+    let kubectl = &entry(&edited, "kubectl")["fieldsV1"];
+    let containers = &kubectl["f:spec"]["f:template"]["f:spec"]["f:containers"];
+    assert!(containers["k:{\"name\":\"nginx\"}"]
+        .get("f:image")
+        .is_none());
+    let reencoded = Set::from_fields_v1(kubectl).expect("decode").to_fields_v1();
+    assert_eq!(&reencoded, kubectl);
+    assert_eq!(entry(&edited, "editor")["time"], T3);
+}
+
+#[test]
 fn client_sent_managed_fields_are_honoured_and_empty_list_resets() {
     let live = ssa(None, &deployment(2, "nginx:1.27"), "kubectl", false, T1);
     // csaupgrade-style rewrite: same object, different managedFields.

@@ -261,6 +261,7 @@ impl<'a> Typed<'a> {
     }
 
     /// Compares `lhs` (before) with `rhs` (after), as upstream `TypedValue.Compare`.
+    /// Compares two objects; `metadata.managedFields` is left out on both sides.
     pub fn compare(&self, lhs: &Value, rhs: &Value) -> Result<Comparison, String> {
         let mut cmp = Comparison::default();
         self.cmp_walk(
@@ -289,6 +290,13 @@ impl<'a> Typed<'a> {
         if depth > MAX_DEPTH {
             return Err(err_at(path, "object nested too deeply"));
         }
+        // Most of an object is unchanged by a write: an equal subtree adds nothing, and
+        // skipping it saves building a path for each of its fields.
+        if let (Some(l), Some(r)) = (lhs, rhs) {
+            if json_eq(l, r) {
+                return Ok(());
+            }
+        }
         match self.node(fpath, is_item, lhs, rhs) {
             Node::Leaf => {
                 match (lhs, rhs) {
@@ -305,6 +313,14 @@ impl<'a> Typed<'a> {
                 let rm = rhs.and_then(Value::as_object).unwrap_or(&empty);
                 let keys = lm.keys().chain(rm.keys().filter(|k| !lm.contains_key(*k)));
                 for k in keys {
+                    // managedFields is the bookkeeping itself, never a tracked field.
+                    if k == "managedFields"
+                        && depth == 1
+                        && fpath.len() == 1
+                        && fpath[0] == "metadata"
+                    {
+                        continue;
+                    }
                     path.push(PathElement::Field(k.clone()));
                     fpath.push(k.clone());
                     let r = self.cmp_walk(lm.get(k), rm.get(k), false, path, fpath, cmp, depth + 1);
@@ -430,6 +446,14 @@ impl<'a> Typed<'a> {
                 let mut out = Map::new();
                 let keys = lm.keys().chain(rm.keys().filter(|k| !lm.contains_key(*k)));
                 for k in keys {
+                    // managedFields is the bookkeeping itself, never a tracked field.
+                    if k == "managedFields"
+                        && depth == 1
+                        && fpath.len() == 1
+                        && fpath[0] == "metadata"
+                    {
+                        continue;
+                    }
                     path.push(PathElement::Field(k.clone()));
                     fpath.push(k.clone());
                     let r = self.merge_walk(lm.get(k), rm.get(k), false, path, fpath, depth + 1);

@@ -27,19 +27,23 @@ where
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}"
         ))
     };
-    let typed: T = match serde_path_to_error::deserialize(&obj) {
+    // Path tracking costs an allocation per field, so it runs only to word an error.
+    let typed: T = match T::deserialize(&obj) {
         Ok(t) => t,
-        Err(e) => {
-            let segs = segments(e.path());
-            let msg = e.inner().to_string();
-            return Err(fail(describe::<T>(&obj, &segs, &msg, kind, version)));
-        }
+        Err(_) => match serde_path_to_error::deserialize::<_, T>(&obj) {
+            Ok(t) => t,
+            Err(e) => {
+                let segs = segments(e.path());
+                let msg = e.inner().to_string();
+                return Err(fail(describe::<T>(&obj, &segs, &msg, kind, version)));
+            }
+        },
     };
     let out = serde_json::to_value(&typed).map_err(|e| fail(e.to_string()))?;
     let mut out = upstream_top_level_order(out);
     prune_added_defaults(&obj, &mut out, true);
     let mut unknown_fields = Vec::new();
-    collect_unknown(&obj, &out, "", &mut unknown_fields);
+    collect_unknown(&obj, &out, &mut String::new(), &mut unknown_fields);
     Ok(Decoded {
         object: out,
         unknown_fields,
@@ -103,28 +107,33 @@ fn is_empty_default(v: &Value) -> bool {
     }
 }
 
-/// Adds to `out` the paths of keys that `input` has (non-null) and `output` lacks.
-fn collect_unknown(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+/// Adds to `out` the paths of keys that `input` has (non-null) and `output` lacks. `path`
+/// is a buffer, restored on return, so known fields cost no allocation.
+fn collect_unknown(input: &Value, output: &Value, path: &mut String, out: &mut Vec<String>) {
+    use std::fmt::Write;
+    let len = path.len();
     match (input, output) {
         (Value::Object(i), Value::Object(o)) => {
             for (k, v) in i {
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match o.get(k) {
-                    Some(ov) => collect_unknown(v, ov, &p, out),
-                    None => out.push(p),
+                if !path.is_empty() {
+                    path.push('.');
                 }
+                path.push_str(k);
+                match o.get(k) {
+                    Some(ov) => collect_unknown(v, ov, path, out),
+                    None => out.push(path.clone()),
+                }
+                path.truncate(len);
             }
         }
         (Value::Array(i), Value::Array(o)) => {
             for (n, (iv, ov)) in i.iter().zip(o).enumerate() {
-                collect_unknown(iv, ov, &format!("{path}[{n}]"), out);
+                let _ = write!(path, "[{n}]");
+                collect_unknown(iv, ov, path, out);
+                path.truncate(len);
             }
         }
         _ => {}
