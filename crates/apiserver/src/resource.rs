@@ -1130,10 +1130,10 @@ pub async fn write(
         let view = to_route_version(entry, old.clone());
         // The scale subresource reads and writes a Scale object mapped onto the parent.
         let scale_mode = sub == Some("scale");
-        let base = if scale_mode {
-            crate::scale::to_scale(&info, &view)?
+        let (base, scale_parent) = if scale_mode {
+            (crate::scale::to_scale(&info, &view)?, Some(view))
         } else {
-            view.clone()
+            (view, None)
         };
         let (mut patched, precondition) = apply_write(route, sub, &base, &mode, query, &manager)?;
         if let Some(rv) = &precondition {
@@ -1141,11 +1141,12 @@ pub async fn write(
                 return Err(ApiError::conflict(&info, &name));
             }
         }
-        if scale_mode {
-            patched = crate::scale::from_scale(&info, &view, &patched)?;
+        if let Some(parent) = &scale_parent {
+            patched = crate::scale::from_scale(&info, parent, &patched)?;
         }
         let effective_sub = if scale_mode { None } else { sub };
-        let mut old_cmp = old.clone();
+        // `old` itself becomes the comparison copy (answers set the resourceVersion again).
+        let mut old_cmp = old;
         meta::strip_resource_version(&mut old_cmp);
         let mut new = prepare_update(
             state,
@@ -1169,7 +1170,7 @@ pub async fn write(
         }
         if new == old_cmp {
             // A no-op write changes nothing, not even the resourceVersion.
-            return Ok(respond(200, &view_of(old, kv.mod_revision)?, &warnings));
+            return Ok(respond(200, &view_of(old_cmp, kv.mod_revision)?, &warnings));
         }
         crate::alloc::admit_update(state, entry, &old_cmp, &mut new)?;
         if dry_run {

@@ -163,7 +163,8 @@ fn record_update(
     if cmp.is_same() {
         return Ok(false);
     }
-    let changed = cmp.modified.union(&cmp.added);
+    let mut changed = std::mem::take(&mut cmp.added);
+    changed.union_in_place(&cmp.modified);
     for entry in managed.values_mut() {
         // Most entries own none of the changed fields; leaving them alone keeps their
         // decoded fieldsV1 for the encoding.
@@ -173,9 +174,10 @@ fn record_update(
         }
     }
     managed.retain(|_, e| !e.set.is_empty());
-    let own = changed
-        .recursive_difference(&ignored)
-        .difference(&strip_set());
+    // `changed` is not needed past this point: it becomes the manager's share in place.
+    let mut own = changed;
+    own.remove_recursive(&ignored);
+    own.remove(&strip_set());
     if !own.is_empty() {
         let key = managed::identifier(manager, false, api_version, subresource);
         let entry = managed.entry(key).or_insert_with(|| Entry {

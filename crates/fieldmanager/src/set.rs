@@ -256,6 +256,32 @@ impl Set {
                 .any(|(pe, c)| other.children.get(pe).is_some_and(|o| c.intersects(o)))
     }
 
+    /// `difference` in place (no copy of what stays).
+    pub fn remove(&mut self, other: &Set) {
+        self.remove_in_place(other, false);
+    }
+
+    /// `recursive_difference` in place (no copy of what stays).
+    pub fn remove_recursive(&mut self, other: &Set) {
+        self.remove_in_place(other, true);
+    }
+
+    fn remove_in_place(&mut self, other: &Set, recursive: bool) {
+        if other.is_empty() {
+            return;
+        }
+        self.members.retain(|m| !other.members.contains(m));
+        self.children.retain(|pe, child| {
+            if recursive && other.members.contains(pe) {
+                return false;
+            }
+            if let Some(o) = other.children.get(pe) {
+                child.remove_in_place(o, recursive);
+            }
+            !child.is_empty()
+        });
+    }
+
     /// Exact difference: removing `a.b` leaves `a.b.c` in place.
     pub fn difference(&self, other: &Set) -> Set {
         let members = self.members.difference(&other.members).cloned().collect();

@@ -679,3 +679,36 @@ fn csaupgrade_patch_then_server_side_apply() {
     );
     assert_eq!(entries(&out).len(), 1);
 }
+
+#[test]
+fn in_place_removal_matches_the_copying_differences() {
+    let f = |n: &str| PathElement::Field(n.to_string());
+    let mut a = Set::new();
+    for p in [
+        vec![f("spec")],
+        vec![f("spec"), f("replicas")],
+        vec![f("spec"), f("template"), f("spec"), f("containers")],
+        vec![f("metadata"), f("labels"), f("app")],
+        vec![f("status"), f("replicas")],
+    ] {
+        a.insert(&p);
+    }
+    let mut b = Set::new();
+    for p in [
+        vec![f("spec")],
+        vec![f("metadata"), f("labels"), f("app")],
+        vec![f("status"), f("other")],
+    ] {
+        b.insert(&p);
+    }
+    let mut exact = a.clone();
+    exact.remove(&b);
+    assert_eq!(exact, a.difference(&b));
+    assert!(exact.has(&[f("spec"), f("replicas")]));
+    let mut recursive = a.clone();
+    recursive.remove_recursive(&b);
+    assert_eq!(recursive, a.recursive_difference(&b));
+    assert!(!recursive.has(&[f("spec"), f("replicas")]));
+    assert!(recursive.has(&[f("status"), f("replicas")]));
+    assert!(!recursive.has(&[f("metadata"), f("labels"), f("app")]));
+}

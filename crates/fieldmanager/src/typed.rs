@@ -52,9 +52,9 @@ impl Comparison {
 
     /// Drops ignored fields (the other half of a status/main resource split).
     pub fn exclude(&mut self, ignored: &Set) {
-        self.added = self.added.recursive_difference(ignored);
-        self.modified = self.modified.recursive_difference(ignored);
-        self.removed = self.removed.recursive_difference(ignored);
+        self.added.remove_recursive(ignored);
+        self.modified.remove_recursive(ignored);
+        self.removed.remove_recursive(ignored);
     }
 }
 
