@@ -27,6 +27,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
 use crate::events::{EventRecorder, EventType};
+use crate::ownwrites::OwnWrites;
 use crate::podutil::{controller_ref, new_controller_ref, now};
 use crate::refmanager::{adopt, claim, release, Claim};
 use crate::workload::{api_code, api_message, selector_of, SyncError};
@@ -1397,6 +1398,7 @@ struct Ctx {
     rss: Store<ReplicaSet>,
     pods: Store<Pod>,
     recorder: EventRecorder,
+    own_writes: OwnWrites,
 }
 
 /// Runs the Deployment controller with at most `workers` concurrent syncs until its watch
@@ -1430,6 +1432,7 @@ pub async fn run_deployment_controller(client: Client, workers: u16) -> Result<(
         client,
         rss: rss.clone(),
         pods,
+        own_writes: OwnWrites::default(),
     });
     let d_for_rs = deployments.clone();
     let d_for_pods = deployments;
@@ -1495,6 +1498,14 @@ fn error_policy(d: Arc<Deployment>, err: &SyncError, _ctx: Arc<Ctx>) -> Action {
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, SyncError> {
     let _ = ctx.rss.wait_until_ready().await;
     let _ = ctx.pods.wait_until_ready().await;
+    let (uid, rv) = (
+        d.metadata.uid.as_deref(),
+        d.metadata.resource_version.as_deref(),
+    );
+    if ctx.own_writes.cache_is_behind(uid, rv) {
+        // Our last write of the Deployment is on its way through the watch and will sync again.
+        return Ok(Action::await_change());
+    }
     let ns = d.namespace().unwrap_or_default();
     let name = d.name_any();
     let Some(spec) = d.spec.as_ref() else {
@@ -1670,6 +1681,10 @@ async fn execute(
                 let updated = d_api
                     .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?;
+                ctx.own_writes.record(
+                    updated.metadata.uid.as_deref(),
+                    updated.metadata.resource_version.as_deref(),
+                );
                 d_rv = updated.metadata.resource_version;
             }
             Step::UpdateStatus(status) => {
@@ -1679,6 +1694,10 @@ async fn execute(
                 let updated = d_api
                     .replace_status(&name, &PostParams::default(), &obj)
                     .await?;
+                ctx.own_writes.record(
+                    updated.metadata.uid.as_deref(),
+                    updated.metadata.resource_version.as_deref(),
+                );
                 d_rv = updated.metadata.resource_version;
             }
             Step::Event {

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
+pub mod ownwrites;
 pub mod podindex;
 pub mod podutil;
 pub mod refmanager;

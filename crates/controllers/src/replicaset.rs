@@ -20,6 +20,7 @@ use kube::{Client, ResourceExt};
 use minato_selectors::LabelSelector;
 
 use crate::events::EventRecorder;
+use crate::ownwrites::OwnWrites;
 use crate::podindex::PodIndex;
 use crate::podutil::{
     controller_ref, is_pod_active, is_pod_available, is_pod_ready, new_controller_ref, now,
@@ -217,6 +218,7 @@ struct Ctx {
     rss: Store<ReplicaSet>,
     recorder: EventRecorder,
     expectations: Mutex<HashMap<String, Expectations>>,
+    own_writes: OwnWrites,
 }
 
 /// Runs the ReplicaSet controller with at most `workers` concurrent syncs until its watch
@@ -240,6 +242,7 @@ pub async fn run_replicaset_controller(client: Client, workers: u16) -> Result<(
         pods,
         rss: rss.clone(),
         expectations: Mutex::new(HashMap::new()),
+        own_writes: OwnWrites::default(),
     });
     controller
         .watches_stream(pod_stream, move |pod: Pod| pod_to_replicasets(&rss, &pod))
@@ -278,6 +281,14 @@ fn error_policy(rs: Arc<ReplicaSet>, err: &SyncError, _ctx: Arc<Ctx>) -> Action 
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncError> {
     let _ = ctx.pods.wait_until_ready().await;
+    let (uid, rv) = (
+        rs.metadata.uid.as_deref(),
+        rs.metadata.resource_version.as_deref(),
+    );
+    if ctx.own_writes.cache_is_behind(uid, rv) {
+        // Our last status write is on its way through the watch and will sync again.
+        return Ok(Action::await_change());
+    }
     let ns = rs.namespace().unwrap_or_default();
     let name = rs.name_any();
     let key = format!("{ns}/{name}");
@@ -371,6 +382,10 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncErr
     let ts = now();
     let status = calculate_status(&rs, &owned_refs, manage_error.as_deref(), ts);
     let updated = update_status(&ctx.client, &rs, status).await?;
+    ctx.own_writes.record(
+        updated.metadata.uid.as_deref(),
+        updated.metadata.resource_version.as_deref(),
+    );
 
     if let Some(msg) = manage_error {
         return Err(SyncError::Replicas(msg));
@@ -554,6 +569,8 @@ async fn update_status(
             Ok(updated) => return Ok(updated),
             Err(kube::Error::Api(s)) if s.code == 409 && attempt < STATUS_RETRIES => {
                 match api.get_opt(&current.name_any()).await? {
+                    // Another sync may have written this very status meanwhile.
+                    Some(fresh) if !status_needs_update(&fresh, &status) => return Ok(fresh),
                     Some(fresh) => current = fresh,
                     None => return Ok(rs.clone()),
                 }
