@@ -351,6 +351,36 @@ fn object_metadata_generation_and_resource_version() {
         s.get_json(&["deployment", "g"])["status"]["readyReplicas"],
         2
     );
+    // As upstream's Deployment status strategy: annotations written through /status stay,
+    // labels do not (the Deployment controller writes its revision annotation this way).
+    s.ok(&[
+        "patch",
+        "deployment",
+        "g",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"annotations":{"example.com/note":"via-status"},"labels":{"via":"status"}}}"#,
+    ]);
+    let g = s.get_json(&["deployment", "g"]);
+    assert_eq!(
+        g["metadata"]["annotations"]["example.com/note"],
+        "via-status"
+    );
+    assert!(
+        g["metadata"]["labels"].get("via").is_none(),
+        "{}",
+        g["metadata"]
+    );
+    let (code, _, out) = raw(
+        &s,
+        "PATCH",
+        "/apis/apps/v1/namespaces/default/deployments/g/status",
+        "application/merge-patch+json",
+        Some(r#"{"metadata":{"annotations":{"bad key!":"x"}}}"#),
+    );
+    assert_eq!(code, 422, "{out}");
+    assert!(out.contains("metadata.annotations"), "{out}");
     // Upstream leaves metadata.generation unset on kinds without a spec.
     s.ok(&["create", "configmap", "nogen", "--from-literal=a=b"]);
     let cm = s.get_json(&["configmap", "nogen"]);

@@ -986,13 +986,33 @@ fn prepare_update(
             new = merged;
         }
         Some("status") => {
-            // A status write changes only the status (and nothing in metadata but managedFields).
+            // A status write changes only the status, managedFields and the metadata fields the
+            // kind's status strategy lets through.
             let status = new.get("status").cloned();
             let managed = meta::meta(&new)
                 .and_then(|m| m.get("managedFields"))
                 .cloned();
+            let writable: Vec<(&str, Option<Value>)> = entry
+                .strategy
+                .status_writable_metadata()
+                .iter()
+                .map(|k| (*k, meta::meta(&new).and_then(|m| m.get(*k)).cloned()))
+                .collect();
             let mut merged = old.clone();
             meta::strip_resource_version(&mut merged);
+            if !writable.is_empty() {
+                let md = meta::meta_mut(&mut merged);
+                for (k, v) in writable {
+                    match v {
+                        Some(v) => {
+                            md.insert(k.into(), v);
+                        }
+                        None => {
+                            md.remove(k);
+                        }
+                    }
+                }
+            }
             if let Some(m) = merged.as_object_mut() {
                 match status {
                     Some(s) => {

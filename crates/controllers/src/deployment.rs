@@ -1620,8 +1620,20 @@ async fn execute(
     let name = d.name_any();
     let mut d_rv = d.metadata.resource_version.clone();
     let mut rs_rv: HashMap<String, Option<String>> = HashMap::new();
-    for step in steps {
+    // As upstream, a revision annotation followed by a status write goes out with that write
+    // (a Deployment's status strategy keeps annotation changes): one write instead of two.
+    let status_follows = |i: usize| {
+        steps[i + 1..]
+            .iter()
+            .any(|s| matches!(s, Step::UpdateStatus(_)))
+    };
+    let deferred: Vec<bool> = (0..steps.len())
+        .map(|i| matches!(steps[i], Step::SetRevision(_)) && status_follows(i))
+        .collect();
+    let mut revision: Option<String> = None;
+    for (i, step) in steps.into_iter().enumerate() {
         match step {
+            Step::SetRevision(rev) if deferred[i] => revision = Some(rev),
             Step::CreateReplicaSet(rs) => match rs_api.create(&PostParams::default(), &rs).await {
                 Ok(created) => {
                     rs_rv.insert(created.name_any(), created.metadata.resource_version);
@@ -1691,6 +1703,12 @@ async fn execute(
                 let mut obj = d.clone();
                 obj.metadata.resource_version = d_rv.clone();
                 obj.status = Some(status);
+                if let Some(rev) = revision.take() {
+                    obj.metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(REVISION.to_string(), rev);
+                }
                 let updated = d_api
                     .replace_status(&name, &PostParams::default(), &obj)
                     .await?;

@@ -59,6 +59,12 @@ pub trait Strategy: Send + Sync {
         Vec::new()
     }
 
+    /// The `metadata` fields a write to the `status` subresource may change (upstream's status
+    /// strategies differ by kind). By default none: only the status changes.
+    fn status_writable_metadata(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Whether `metadata.generation` is kept and bumped on spec changes.
     fn tracks_generation(&self) -> bool {
         false

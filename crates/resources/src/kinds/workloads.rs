@@ -282,6 +282,15 @@ impl Strategy for WorkloadStrategy {
             old.get("metadata").unwrap_or(&null),
             &FieldPath::new("metadata"),
         );
+        if let Some(a) = new.pointer("/metadata/annotations") {
+            // The annotations a Deployment status write may change are checked as on any write.
+            if self.status_writable_metadata().contains(&"annotations") {
+                errs.extend(validate_annotations(
+                    a,
+                    &FieldPath::new("metadata").child("annotations"),
+                ));
+            }
+        }
         let status = new.get("status").unwrap_or(&null);
         if self.kind == Kind::Pod {
             errs.extend(validate_pod_status(status));
@@ -342,6 +351,15 @@ impl Strategy for WorkloadStrategy {
                 obj.pointer("/spec/template/spec").unwrap_or(&null),
                 &FieldPath::new("spec").child("template").child("spec"),
             ),
+        }
+    }
+
+    fn status_writable_metadata(&self) -> &'static [&'static str] {
+        // Upstream's Deployment status strategy resets only spec and labels; its controller
+        // writes the revision annotation together with the status.
+        match self.kind {
+            Kind::Deployment => &["annotations"],
+            _ => &[],
         }
     }
 
