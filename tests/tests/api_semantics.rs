@@ -338,30 +338,27 @@ fn object_metadata_generation_and_resource_version() {
     assert_eq!(after["spec"]["replicas"], 5);
     assert_eq!(after["metadata"]["generation"], 4);
     // kubectl patch --subresource=status.
-    s.ok(&[
-        "patch",
-        "deployment",
-        "g",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"readyReplicas":2}}"#,
-    ]);
+    let patch_status = |patch: &str| {
+        s.ok(&[
+            "patch",
+            "deployment",
+            "g",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            patch,
+        ])
+    };
+    patch_status(r#"{"status":{"readyReplicas":2}}"#);
     assert_eq!(
         s.get_json(&["deployment", "g"])["status"]["readyReplicas"],
         2
     );
     // As upstream's Deployment status strategy: annotations written through /status stay,
     // labels do not (the Deployment controller writes its revision annotation this way).
-    s.ok(&[
-        "patch",
-        "deployment",
-        "g",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
+    patch_status(
         r#"{"metadata":{"annotations":{"example.com/note":"via-status"},"labels":{"via":"status"}}}"#,
-    ]);
+    );
     let g = s.get_json(&["deployment", "g"]);
     assert_eq!(
         g["metadata"]["annotations"]["example.com/note"],

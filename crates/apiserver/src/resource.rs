@@ -992,24 +992,17 @@ fn prepare_update(
             let managed = meta::meta(&new)
                 .and_then(|m| m.get("managedFields"))
                 .cloned();
-            let writable: Vec<(&str, Option<Value>)> = entry
-                .strategy
-                .status_writable_metadata()
-                .iter()
-                .map(|k| (*k, meta::meta(&new).and_then(|m| m.get(*k)).cloned()))
-                .collect();
             let mut merged = old.clone();
             meta::strip_resource_version(&mut merged);
-            if !writable.is_empty() {
+            for k in entry.strategy.status_writable_metadata() {
+                let v = meta::meta(&new).and_then(|m| m.get(*k)).cloned();
                 let md = meta::meta_mut(&mut merged);
-                for (k, v) in writable {
-                    match v {
-                        Some(v) => {
-                            md.insert(k.into(), v);
-                        }
-                        None => {
-                            md.remove(k);
-                        }
+                match v {
+                    Some(v) => {
+                        md.insert((*k).into(), v);
+                    }
+                    None => {
+                        md.remove(*k);
                     }
                 }
             }

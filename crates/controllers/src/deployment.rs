@@ -1498,11 +1498,7 @@ fn error_policy(d: Arc<Deployment>, err: &SyncError, _ctx: Arc<Ctx>) -> Action {
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, SyncError> {
     let _ = ctx.rss.wait_until_ready().await;
     let _ = ctx.pods.wait_until_ready().await;
-    let (uid, rv) = (
-        d.metadata.uid.as_deref(),
-        d.metadata.resource_version.as_deref(),
-    );
-    if ctx.own_writes.cache_is_behind(uid, rv) {
+    if ctx.own_writes.cache_is_behind(&d.metadata) {
         // Our last write of the Deployment is on its way through the watch and will sync again.
         return Ok(Action::await_change());
     }
@@ -1622,18 +1618,13 @@ async fn execute(
     let mut rs_rv: HashMap<String, Option<String>> = HashMap::new();
     // As upstream, a revision annotation followed by a status write goes out with that write
     // (a Deployment's status strategy keeps annotation changes): one write instead of two.
-    let status_follows = |i: usize| {
-        steps[i + 1..]
-            .iter()
-            .any(|s| matches!(s, Step::UpdateStatus(_)))
-    };
-    let deferred: Vec<bool> = (0..steps.len())
-        .map(|i| matches!(steps[i], Step::SetRevision(_)) && status_follows(i))
-        .collect();
+    let last_status = steps
+        .iter()
+        .rposition(|s| matches!(s, Step::UpdateStatus(_)));
     let mut revision: Option<String> = None;
     for (i, step) in steps.into_iter().enumerate() {
         match step {
-            Step::SetRevision(rev) if deferred[i] => revision = Some(rev),
+            Step::SetRevision(rev) if last_status.is_some_and(|j| j > i) => revision = Some(rev),
             Step::CreateReplicaSet(rs) => match rs_api.create(&PostParams::default(), &rs).await {
                 Ok(created) => {
                     rs_rv.insert(created.name_any(), created.metadata.resource_version);
@@ -1693,10 +1684,7 @@ async fn execute(
                 let updated = d_api
                     .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
                     .await?;
-                ctx.own_writes.record(
-                    updated.metadata.uid.as_deref(),
-                    updated.metadata.resource_version.as_deref(),
-                );
+                ctx.own_writes.record(&updated.metadata);
                 d_rv = updated.metadata.resource_version;
             }
             Step::UpdateStatus(status) => {
@@ -1712,10 +1700,7 @@ async fn execute(
                 let updated = d_api
                     .replace_status(&name, &PostParams::default(), &obj)
                     .await?;
-                ctx.own_writes.record(
-                    updated.metadata.uid.as_deref(),
-                    updated.metadata.resource_version.as_deref(),
-                );
+                ctx.own_writes.record(&updated.metadata);
                 d_rv = updated.metadata.resource_version;
             }
             Step::Event {

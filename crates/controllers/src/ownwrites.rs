@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 /// Entries beyond this are dropped all at once (objects deleted before their cache caught
 /// up would otherwise stay); losing them only costs the skipped syncs.
 const MAX_ENTRIES: usize = 4096;
@@ -19,10 +21,13 @@ const MAX_ENTRIES: usize = 4096;
 pub struct OwnWrites(Mutex<HashMap<String, u64>>);
 
 impl OwnWrites {
-    /// Notes that the object with `uid` was written at `resource_version`.
-    pub fn record(&self, uid: Option<&str>, resource_version: Option<&str>) {
-        let (Some(uid), Some(rv)) = (uid, resource_version.and_then(|v| v.parse::<u64>().ok()))
-        else {
+    /// Notes a write of ours: the object as the server answered it.
+    pub fn record(&self, written: &ObjectMeta) {
+        let rv = written
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok());
+        let (Some(uid), Some(rv)) = (written.uid.as_deref(), rv) else {
             return;
         };
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -33,10 +38,13 @@ impl OwnWrites {
         *e = (*e).max(rv);
     }
 
-    /// Whether the cached copy (`uid` at `cached_rv`) is older than a write of ours. Once the
-    /// cache has caught up, the entry is forgotten.
-    pub fn cache_is_behind(&self, uid: Option<&str>, cached_rv: Option<&str>) -> bool {
-        let Some(uid) = uid else { return false };
+    /// Whether the cached copy is older than a write of ours. Once the cache has caught up,
+    /// the entry is forgotten.
+    pub fn cache_is_behind(&self, cached: &ObjectMeta) -> bool {
+        let Some(uid) = cached.uid.as_deref() else {
+            return false;
+        };
+        let cached_rv = cached.resource_version.as_deref();
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let Some(&written) = m.get(uid) else {
             return false;
@@ -55,22 +63,30 @@ impl OwnWrites {
 mod tests {
     use super::*;
 
+    fn m(uid: Option<&str>, rv: &str) -> ObjectMeta {
+        ObjectMeta {
+            uid: uid.map(str::to_string),
+            resource_version: Some(rv.to_string()),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn behind_until_the_cache_shows_the_write() {
         let w = OwnWrites::default();
-        assert!(!w.cache_is_behind(Some("u"), Some("5")));
-        w.record(Some("u"), Some("7"));
-        w.record(Some("u"), Some("6"));
-        assert!(w.cache_is_behind(Some("u"), Some("5")));
-        assert!(w.cache_is_behind(Some("u"), Some("6")));
-        assert!(!w.cache_is_behind(Some("u"), Some("7")));
+        assert!(!w.cache_is_behind(&m(Some("u"), "5")));
+        w.record(&m(Some("u"), "7"));
+        w.record(&m(Some("u"), "6"));
+        assert!(w.cache_is_behind(&m(Some("u"), "5")));
+        assert!(w.cache_is_behind(&m(Some("u"), "6")));
+        assert!(!w.cache_is_behind(&m(Some("u"), "7")));
         // Forgotten once caught up.
-        assert!(!w.cache_is_behind(Some("u"), Some("3")));
+        assert!(!w.cache_is_behind(&m(Some("u"), "3")));
         // Unparsable versions never skip.
-        w.record(Some("v"), Some("9"));
-        assert!(!w.cache_is_behind(Some("v"), Some("abc")));
-        w.record(Some("x"), Some("opaque"));
-        assert!(!w.cache_is_behind(Some("x"), Some("1")));
-        assert!(!w.cache_is_behind(None, Some("1")));
+        w.record(&m(Some("v"), "9"));
+        assert!(!w.cache_is_behind(&m(Some("v"), "abc")));
+        w.record(&m(Some("x"), "opaque"));
+        assert!(!w.cache_is_behind(&m(Some("x"), "1")));
+        assert!(!w.cache_is_behind(&m(None, "1")));
     }
 }

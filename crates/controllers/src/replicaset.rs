@@ -281,11 +281,7 @@ fn error_policy(rs: Arc<ReplicaSet>, err: &SyncError, _ctx: Arc<Ctx>) -> Action 
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncError> {
     let _ = ctx.pods.wait_until_ready().await;
-    let (uid, rv) = (
-        rs.metadata.uid.as_deref(),
-        rs.metadata.resource_version.as_deref(),
-    );
-    if ctx.own_writes.cache_is_behind(uid, rv) {
+    if ctx.own_writes.cache_is_behind(&rs.metadata) {
         // Our last status write is on its way through the watch and will sync again.
         return Ok(Action::await_change());
     }
@@ -382,10 +378,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, SyncErr
     let ts = now();
     let status = calculate_status(&rs, &owned_refs, manage_error.as_deref(), ts);
     let updated = update_status(&ctx.client, &rs, status).await?;
-    ctx.own_writes.record(
-        updated.metadata.uid.as_deref(),
-        updated.metadata.resource_version.as_deref(),
-    );
+    ctx.own_writes.record(&updated.metadata);
 
     if let Some(msg) = manage_error {
         return Err(SyncError::Replicas(msg));

@@ -169,8 +169,8 @@ fn record_update(
         // Most entries own none of the changed fields; leaving them alone keeps their
         // decoded fieldsV1 for the encoding.
         if entry.set.intersects(&changed) || entry.set.intersects(&cmp.removed) {
-            let rest = entry.set.difference(&changed).difference(&cmp.removed);
-            entry.set_set(rest);
+            entry.remove_fields(&changed);
+            entry.remove_fields(&cmp.removed);
         }
     }
     managed.retain(|_, e| !e.set.is_empty());
@@ -376,21 +376,18 @@ fn apply_core(
     }
     for (k, c) in &conflicts {
         if let Some(e) = managed.get_mut(k) {
-            let rest = e.set.difference(c);
-            e.set_set(rest);
+            e.remove_fields(c);
         }
     }
     if !cmp.removed.is_empty() {
         for (k, e) in managed.iter_mut() {
             if *k != key {
-                let rest = e.set.difference(&cmp.removed);
-                e.set_set(rest);
+                e.remove_fields(&cmp.removed);
             }
         }
     }
     if let Some(e) = managed.get_mut(&key) {
-        let rest = e.set.difference(&strip_set());
-        e.set_set(rest);
+        e.remove_fields(&strip_set());
     }
     managed.retain(|_, e| !e.set.is_empty());
     if json::json_eq(live, &new_obj) {

@@ -24,7 +24,7 @@ pub struct Entry {
     pub time: Option<String>,
     pub set: Set,
     /// The decoded `fieldsV1`, written back as is while `set` is unchanged (rebuilding it is
-    /// much of the cost of a write). Whoever changes `set` must clear it: see `set_set`.
+    /// much of the cost of a write). Whoever changes `set` must clear it: see `remove_fields`.
     pub raw: Option<Value>,
 }
 
@@ -40,9 +40,9 @@ impl PartialEq for Entry {
 }
 
 impl Entry {
-    /// Replaces the field set (and forgets the decoded `fieldsV1`).
-    pub fn set_set(&mut self, set: Set) {
-        self.set = set;
+    /// Removes fields from the set, in place (and forgets the decoded `fieldsV1`).
+    pub fn remove_fields(&mut self, fields: &Set) {
+        self.set.remove(fields);
         self.raw = None;
     }
 

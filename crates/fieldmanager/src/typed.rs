@@ -260,8 +260,8 @@ impl<'a> Typed<'a> {
         Ok(())
     }
 
-    /// Compares `lhs` (before) with `rhs` (after), as upstream `TypedValue.Compare`.
-    /// Compares two objects; `metadata.managedFields` is left out on both sides.
+    /// Compares `lhs` (before) with `rhs` (after), as upstream `TypedValue.Compare`;
+    /// `metadata.managedFields` is left out on both sides.
     pub fn compare(&self, lhs: &Value, rhs: &Value) -> Result<Comparison, String> {
         let mut cmp = Comparison::default();
         self.cmp_walk(
@@ -302,7 +302,8 @@ impl<'a> Typed<'a> {
                 match (lhs, rhs) {
                     (None, Some(_)) => cmp.added.insert(path),
                     (Some(_), None) => cmp.removed.insert(path),
-                    (Some(l), Some(r)) if !json_eq(l, r) => cmp.modified.insert(path),
+                    // Equal values returned above.
+                    (Some(_), Some(_)) => cmp.modified.insert(path),
                     _ => {}
                 }
                 return Ok(());
