@@ -6,14 +6,16 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-# The local node agent runs pods with runc on a CNI bridge.
-command -v runc >/dev/null || command -v crun >/dev/null || need_apt+=(runc)
+# The local node agent runs pods with crun (or runc) on a CNI bridge.
+command -v crun >/dev/null || need_apt+=(crun)
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need_apt+=(containernetworking-plugins)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v iptables >/dev/null || need_apt+=(iptables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
 fi
+# crun needs every cgroup controller mounted as v1 on a hybrid host.
+scripts/mount-v1-controllers.sh
 cargo build --release -p minato
 data="${MINATO_DATA:-$HOME/.minato}"
 mkdir -p "$data"

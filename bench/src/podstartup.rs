@@ -344,6 +344,15 @@ async fn measure_minato(
     let window = Duration::from_secs(args.idle_window_secs.max(1));
     let (idle_rss, _, idle_cpu_pct) = sample(pid, window).await?;
     let idle_peak = proc_status_bytes(pid, "VmHWM")?;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(t.client.clone());
+    let runtime = nodes
+        .get(NODE)
+        .await?
+        .status
+        .and_then(|s| s.node_info)
+        .map(|i| i.container_runtime_version)
+        .unwrap_or_default();
+    sec.line(format!("node agent's OCI runtime: {runtime}"));
     say(&format!(
         "  node Ready {:.1} s after launch; idle RSS {} MB, CPU {idle_cpu_pct:.1}%",
         node_up.as_secs_f64(),
@@ -472,9 +481,27 @@ async fn measure_minato(
 
 // ---------------------------------------------------------------- podman baseline
 
+/// The runtime minato's agent picks by default: crun unless it is missing or this is a hybrid
+/// cgroup host with controllers left on cgroup2 (crun refuses those), else runc.
+fn oci_runtime() -> &'static str {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("crun").is_file()))
+        .unwrap_or(false);
+    let unified = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers");
+    let hybrid_blocked = Path::new("/sys/fs/cgroup/cpu").exists()
+        && unified.map(|c| !c.trim().is_empty()).unwrap_or(false);
+    if on_path && !hybrid_blocked {
+        "crun"
+    } else {
+        "runc"
+    }
+}
+
 /// Podman with this host's needs (cgroupfs, file events, a non-clashing network, nofile
 /// ulimits), and everything the baseline made, removed on drop.
 struct Podman {
+    /// The OCI runtime, the one minato's agent picks here (see [`oci_runtime`]).
+    runtime: &'static str,
     conf: PathBuf,
     yaml: PathBuf,
     pods: Vec<String>,
@@ -486,11 +513,10 @@ struct Podman {
 impl Podman {
     fn cmd(&self) -> Command {
         let mut c = Command::new("podman");
-        // runc, as minato's agent uses: crun refuses hybrid cgroup hosts like this one.
         c.env("CONTAINERS_CONF", &self.conf).args([
             "--cgroup-manager=cgroupfs",
             "--events-backend=file",
-            "--runtime=runc",
+            &format!("--runtime={}", self.runtime),
         ]);
         c
     }
@@ -563,7 +589,7 @@ fn podman_blocking(n: usize, timeout: Duration) -> Result<Section> {
     std::fs::write(
         &conf,
         "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
-         [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\nruntime = \"runc\"\n",
+         [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
     )?;
     let archive = busybox_archive(&dir.path().join("img"))?;
     let pods: Vec<String> = (0..n).map(|i| format!("{POD_PREFIX}{i}")).collect();
@@ -576,6 +602,7 @@ fn podman_blocking(n: usize, timeout: Duration) -> Result<Section> {
     let yaml_path = dir.path().join("pods.yaml");
     std::fs::write(&yaml_path, yaml)?;
     let mut pm = Podman {
+        runtime: oci_runtime(),
         conf,
         yaml: yaml_path.clone(),
         pods: Vec::new(),

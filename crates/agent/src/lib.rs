@@ -15,6 +15,7 @@ pub mod netns;
 pub mod node;
 pub mod pods;
 pub mod server;
+pub mod statefs;
 pub mod stats;
 pub mod thresholds;
 
@@ -68,6 +69,9 @@ pub struct AgentConfig {
     pub bridge: String,
     /// The minato binary (started as `minato shim` for each container).
     pub shim_binary: PathBuf,
+    /// The OCI runtime: a path, or `crun`/`runc` on PATH; `None` picks crun when it is
+    /// usable on this host, else runc.
+    pub container_runtime: Option<PathBuf>,
     /// The cluster CA (PEM): client certificates it signed may call the agent's server.
     pub client_ca_pem: String,
     /// Serving certificate and key (PEM) for the agent's server.
@@ -249,9 +253,12 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Server(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    // Volatile state on tmpfs (see `statefs`): the OCI runtime's state and the sandboxes.
+    statefs::mount_tmpfs(&config.data_dir.join("runtime").join("oci"), "64m")?;
+    statefs::mount_tmpfs(&config.data_dir.join("network"), "64m")?;
     let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
         state_dir: config.data_dir.join("runtime"),
-        runtime_binary: None,
+        runtime_binary: config.container_runtime.clone(),
         cgroup_root: config.cgroup_root.clone(),
         shim_binary: config.shim_binary.clone(),
     })?;
@@ -405,6 +412,8 @@ pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error>
         ..Default::default()
     })?;
     net.teardown_host()?;
+    statefs::unmount_tmpfs(&cfg.data_dir.join("network"))?;
+    statefs::unmount_tmpfs(&cfg.data_dir.join("runtime").join("oci"))?;
     if let Ok(pods) = std::fs::read_dir(cfg.data_dir.join("pods")) {
         for p in pods.flatten() {
             pods::volumes::teardown(&p.path());

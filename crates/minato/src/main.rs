@@ -97,6 +97,11 @@ struct NodeArgs {
     /// Name of the pod bridge on this node.
     #[arg(long, default_value = "minato0")]
     bridge: String,
+    /// OCI runtime for containers: `crun`, `runc` (looked up on PATH) or a path. Default:
+    /// crun when it is installed and usable on this host (it starts containers about twice
+    /// as fast), else runc.
+    #[arg(long)]
+    container_runtime: Option<PathBuf>,
     /// Maximum pods on this node.
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
@@ -341,6 +346,7 @@ fn agent_config(
         cgroup_root: node.cgroup_root.clone(),
         bridge: node.bridge.clone(),
         shim_binary: std::env::current_exe().context("cannot find the minato binary")?,
+        container_runtime: node.container_runtime.clone(),
         client_ca_pem: ca_pem.to_string(),
         serving_cert_pem: cert,
         serving_key_pem: key,

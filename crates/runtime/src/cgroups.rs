@@ -40,8 +40,9 @@ pub struct Cgroups {
     pub v1: BTreeMap<String, PathBuf>,
     /// cgroup2 mount point (v2 root, or the unified dir of a hybrid host).
     pub v2: Option<PathBuf>,
-    /// Controllers enabled in the kernel but not mounted as v1 (they live on cgroup2).
-    pub unmounted_v1: Vec<String>,
+    /// On a hybrid host: controllers the cgroup2 tree offers (`cgroup.controllers` of its
+    /// root), i.e. v1 controllers nobody mounted as v1. crun refuses such hosts.
+    pub hybrid_v2_controllers: Vec<String>,
 }
 
 /// Files the shim reads to detect an OOM kill.
@@ -120,16 +121,7 @@ impl Cgroups {
                 ))
             }
         };
-        let mut unmounted_v1 = Vec::new();
         if mode != CgroupMode::V2 {
-            if let Ok(s) = std::fs::read_to_string("/proc/cgroups") {
-                for l in s.lines().filter(|l| !l.starts_with('#')) {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    if f.len() >= 4 && f[1] == "0" && f[3] == "1" {
-                        unmounted_v1.push(f[0].to_string());
-                    }
-                }
-            }
             for c in ["cpu", "cpuacct", "memory"] {
                 if !v1.contains_key(c) {
                     return Err(RuntimeError::Cgroup(format!(
@@ -138,11 +130,19 @@ impl Cgroups {
                 }
             }
         }
+        let hybrid_v2_controllers = match (&v2, mode) {
+            (Some(root), CgroupMode::Hybrid) => {
+                std::fs::read_to_string(root.join("cgroup.controllers"))
+                    .map(|s| s.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
         Ok(Cgroups {
             mode,
             v1,
             v2,
-            unmounted_v1,
+            hybrid_v2_controllers,
         })
     }
 

@@ -92,7 +92,8 @@ impl<T> IoContext<T> for std::io::Result<T> {
 pub struct RuntimeConfig {
     /// e.g. `<data-dir>/agent/runtime`: container records, bundles, rootfs mounts, runc state.
     pub state_dir: PathBuf,
-    /// `None`: use `runc` from PATH, else `crun`.
+    /// A path, or `runc`/`crun` looked up on PATH. `None`: crun when it is usable on this
+    /// host, else runc.
     pub runtime_binary: Option<PathBuf>,
     /// Absolute cgroup path prefix, e.g. `/minato`.
     pub cgroup_root: String,
@@ -272,11 +273,7 @@ impl Runtime {
         let cgroups = cgroups::Cgroups::detect()?;
         std::fs::create_dir_all(cfg.state_dir.join("containers"))
             .ctx(|| format!("creating state dir {}", cfg.state_dir.display()))?;
-        let runc = runc::Runc::detect(
-            cfg.runtime_binary.as_deref(),
-            cfg.state_dir.join("runc"),
-            &cgroups,
-        )?;
+        let runc = runc::Runc::detect(cfg.runtime_binary.as_deref(), &cfg.state_dir, &cgroups)?;
         Ok(Runtime {
             inner: Arc::new(Inner { cfg, runc, cgroups }),
         })
@@ -296,6 +293,18 @@ impl Runtime {
 
     fn bundle_dir(&self, id: &str) -> PathBuf {
         self.inner.cfg.state_dir.join("containers").join(id)
+    }
+
+    /// The runtime that created container `id` (recorded in its shim config), so that
+    /// containers outlive a change of the configured runtime.
+    fn runc_for(&self, id: &str) -> runc::Runc {
+        let cfg = std::fs::read(self.bundle_dir(id).join(shim::SHIM_CONFIG))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<shim::ShimConfig>(&b).ok());
+        match cfg {
+            Some(c) => self.inner.runc.for_container(c.runtime, c.runtime_root),
+            None => self.inner.runc.clone(),
+        }
     }
 
     /// The directory holding what a container wrote to its root filesystem: the overlay's
@@ -559,7 +568,7 @@ impl Runtime {
             }
             ContainerState::Created => {
                 // Not started yet: only runc knows the init pid for sure.
-                let _ = self.inner.runc.kill(id, signal);
+                let _ = self.runc_for(id).kill(id, signal);
                 Ok(())
             }
         }
@@ -583,7 +592,7 @@ impl Runtime {
     fn cleanup_bundle(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let bundle = self.bundle_dir(id);
         let cgroup_path = records::read_static(&bundle).ok().map(|r| r.cgroup_path);
-        if let Err(e) = self.inner.runc.delete(id, force) {
+        if let Err(e) = self.runc_for(id).delete(id, force) {
             // A container runc never created (or already deleted) is fine; anything else is
             // logged but does not block cleanup: force delete on the next try would hit it again.
             tracing::debug!(container = %id, error = %e, "runtime delete");
@@ -615,7 +624,7 @@ impl Runtime {
             )));
         }
         exec::spawn(
-            &self.inner.runc,
+            &self.runc_for(id),
             &self.inner.cfg.shim_binary,
             &self.bundle_dir(id),
             id,

@@ -1,4 +1,4 @@
-//! Driver for the OCI runtime CLI (runc, or crun when runc is absent).
+//! Driver for the OCI runtime CLI (crun or runc: both take the same commands).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,13 +29,50 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Why crun cannot run containers on this host, if it cannot: on a hybrid host crun refuses
+/// to start ("cgroups in hybrid mode not supported") while the cgroup2 tree still offers
+/// controllers, i.e. v1 controllers (typically hugetlb) that nobody mounted as v1.
+pub fn crun_blocker(cgroups: &Cgroups) -> Option<String> {
+    if cgroups.mode != CgroupMode::Hybrid || cgroups.hybrid_v2_controllers.is_empty() {
+        return None;
+    }
+    let missing = cgroups.hybrid_v2_controllers.join(", ");
+    let mounts: Vec<String> = cgroups
+        .hybrid_v2_controllers
+        .iter()
+        .map(|c| {
+            format!(
+                "mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c}"
+            )
+        })
+        .collect();
+    Some(format!(
+        "crun refuses this hybrid cgroup host (\"cgroups in hybrid mode not supported\") because the controller(s) {missing} sit on cgroup2 instead of being mounted as cgroup v1; use runc, or mount them: `{}`",
+        mounts.join(" && ")
+    ))
+}
+
 impl Runc {
+    /// Picks the OCI runtime. `configured`: a path, or a bare name looked up on PATH (`runc`,
+    /// `crun`). Unset: crun when it is installed and usable here (it starts a container in
+    /// about half the time runc takes), else runc. Its state goes in `state_dir/oci/<name>`
+    /// (the agent keeps `oci` on tmpfs, as runc's own default is /run/runc).
     pub fn detect(
         configured: Option<&Path>,
-        root: PathBuf,
+        state_dir: &Path,
         cgroups: &Cgroups,
     ) -> Result<Runc, RuntimeError> {
+        let blocker = crun_blocker(cgroups);
         let binary = match configured {
+            Some(p) if p.components().count() == 1 && !p.is_absolute() => {
+                find_on_path(&p.to_string_lossy()).ok_or_else(|| {
+                    RuntimeError::NoRuntime(format!(
+                        "the configured runtime {} is not on PATH; install it (apt-get install {})",
+                        p.display(),
+                        p.display()
+                    ))
+                })?
+            }
             Some(p) => {
                 if !is_executable(p) {
                     return Err(RuntimeError::NoRuntime(format!(
@@ -45,11 +82,25 @@ impl Runc {
                 }
                 p.to_path_buf()
             }
-            None => find_on_path("runc").or_else(|| find_on_path("crun")).ok_or_else(|| {
-                RuntimeError::NoRuntime(
-                    "neither runc nor crun is on PATH; install runc (apt-get install runc) or set the runtime binary".into(),
-                )
-            })?,
+            None => {
+                let crun = find_on_path("crun");
+                let runc = find_on_path("runc");
+                match (crun, runc) {
+                    (Some(c), _) if blocker.is_none() => c,
+                    (crun, Some(r)) => {
+                        if let (Some(_), Some(why)) = (crun, &blocker) {
+                            tracing::info!("using runc: {why}");
+                        }
+                        r
+                    }
+                    (Some(c), None) => c,
+                    (None, None) => {
+                        return Err(RuntimeError::NoRuntime(
+                            "neither crun nor runc is on PATH; install one (apt-get install crun) or set the runtime binary".into(),
+                        ))
+                    }
+                }
+            }
         };
         let out = Command::new(&binary)
             .arg("--version")
@@ -66,14 +117,18 @@ impl Runc {
             .split_once("version ")
             .map(|(_, v)| v.split_whitespace().next().unwrap_or_default().to_string())
             .unwrap_or_default();
-        if name == "crun" && cgroups.mode == CgroupMode::Hybrid && !cgroups.unmounted_v1.is_empty()
-        {
-            let missing = cgroups.unmounted_v1.join(", ");
-            let first = &cgroups.unmounted_v1[0];
+        if name == "crun" {
+            if let Some(why) = blocker {
+                return Err(RuntimeError::NoRuntime(why));
+            }
+        }
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(RuntimeError::NoRuntime(format!(
-                "crun refuses this hybrid cgroup host (\"cgroups in hybrid mode not supported\") because the v1 controller(s) {missing} are not mounted as cgroup v1. Install runc, or mount them, e.g. `mkdir -p /sys/fs/cgroup/{first} && mount -t cgroup -o {first} cgroup /sys/fs/cgroup/{first}`"
+                "{} --version did not name the runtime (it printed {first:?})",
+                binary.display()
             )));
         }
+        let root = state_dir.join("oci").join(&name);
         std::fs::create_dir_all(&root)
             .map_err(|e| RuntimeError::io(format!("creating {}", root.display()), e))?;
         Ok(Runc {
@@ -82,6 +137,24 @@ impl Runc {
             name,
             version,
         })
+    }
+
+    /// The runtime that made a container: operations on it must use the same binary and
+    /// state dir even when the agent has since been configured with another runtime.
+    pub fn for_container(&self, binary: PathBuf, root: PathBuf) -> Runc {
+        if binary == self.binary && root == self.root {
+            return self.clone();
+        }
+        let name = binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Runc {
+            binary,
+            root,
+            name,
+            version: String::new(),
+        }
     }
 
     /// A command with the global flags set.

@@ -1,5 +1,6 @@
-//! End-to-end tests with the real OCI runtime (runc). They need root and /bin/busybox and
-//! fail (not skip) without them. Every test cleans up through `Fixture`'s Drop.
+//! End-to-end tests with the real OCI runtime (the one the runtime picks: crun where it is
+//! usable, else runc; `oci_runtimes_by_name_*` run both). They need root, /bin/busybox, runc
+//! and crun, and fail (not skip) without them. Every test cleans up through `Fixture`'s Drop.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,10 @@ fn make_layer(dir: &Path) -> PathBuf {
 
 impl Fixture {
     fn new(name: &str) -> Fixture {
+        Fixture::with_runtime(name, None)
+    }
+
+    fn with_runtime(name: &str, runtime: Option<&str>) -> Fixture {
         assert!(
             nix::unistd::geteuid().is_root(),
             "these tests need root (they run runc, mount overlays and create cgroups)"
@@ -61,7 +66,7 @@ impl Fixture {
         );
         let rt = Runtime::new(RuntimeConfig {
             state_dir: dir.path().join("state"),
-            runtime_binary: None,
+            runtime_binary: runtime.map(PathBuf::from),
             cgroup_root: cgroup_root.clone(),
             shim_binary: PathBuf::from(env!("CARGO_BIN_EXE_minato-runtime-shim")),
         })
@@ -487,6 +492,46 @@ async fn restart_adoption() {
 }
 
 #[tokio::test]
+async fn oci_runtimes_by_name_run_containers() {
+    for name in ["runc", "crun"] {
+        let mut f = Fixture::with_runtime(name, Some(name));
+        assert_eq!(f.rt.info().name, name);
+        let spec = f.spec("named", &["sh", "-c", "exit 7"]);
+        let id = spec.id.clone();
+        f.rt.create_container(spec).await.unwrap();
+        assert_eq!(exit_code(&wait_exit(&f.rt, &id, 20).await), 7, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn containers_outlive_a_change_of_oci_runtime() {
+    // Made by runc; the agent then restarts configured for crun: the container must still
+    // be stopped and removed through runc, which holds its state.
+    let mut f = Fixture::with_runtime("switch", Some("runc"));
+    let spec = f.spec("switch", &["sleep", "1000"]);
+    let id = spec.id.clone();
+    f.rt.create_container(spec).await.unwrap();
+    let mut cfg = f.rt.config().clone();
+    cfg.runtime_binary = Some(PathBuf::from("crun"));
+    let crun = Runtime::new(cfg).unwrap();
+    assert_eq!(crun.info().name, "crun");
+    crun.kill(&id, 9).unwrap();
+    let st = wait_exit(&crun, &id, 20).await;
+    assert!(
+        matches!(
+            st,
+            ContainerState::Exited {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{st:?}"
+    );
+    crun.remove_container(&id).await.unwrap();
+    assert!(crun.container(&id).unwrap().is_none());
+}
+
+#[tokio::test]
 async fn logs_tail_timestamps_follow_partial() {
     let mut f = Fixture::new("logs");
     let spec = f.spec(
@@ -607,7 +652,13 @@ async fn pod_cgroup_and_remove_cleans_up() {
     )
     .unwrap();
     let info = f.rt.info();
-    assert_eq!(info.name, "runc");
+    // crun wherever it can run, as `Runc::detect` promises.
+    let cgroups = minato_runtime::cgroups::Cgroups::detect().unwrap();
+    let auto = match minato_runtime::runc::crun_blocker(&cgroups) {
+        None => "crun",
+        Some(_) => "runc",
+    };
+    assert_eq!(info.name, auto);
     if info.cgroup_mode != minato_runtime::CgroupMode::V2 {
         let lim = std::fs::read_to_string(format!(
             "/sys/fs/cgroup/memory{pod_cg}/memory.limit_in_bytes"
@@ -651,7 +702,11 @@ async fn start_failure_is_reported_and_cleaned() {
     let id = spec.id.clone();
     let err = f.rt.create_container(spec).await.unwrap_err();
     assert!(matches!(err, RuntimeError::StartFailed { .. }), "{err}");
-    assert!(err.to_string().contains("no such file"), "{err}");
+    // runc says "no such file or directory", crun "No such file or directory".
+    assert!(
+        err.to_string().to_lowercase().contains("no such file"),
+        "{err}"
+    );
     assert!(f.rt.container(&id).unwrap().is_none());
 }
 
