@@ -65,8 +65,18 @@ fn is_root() -> bool {
 /// layout made with umoci, copied by skopeo into a docker-archive named `localhost/busybox:1.0`.
 fn busybox_archive(dir: &Path) -> Result<PathBuf> {
     let rootfs = dir.join("rootfs");
-    std::fs::create_dir_all(rootfs.join("bin"))?;
-    std::fs::create_dir_all(rootfs.join("tmp"))?;
+    // The skeleton of Docker Hub's busybox image, as images users pull have one: the runtime
+    // then finds /proc, /dev, /sys and /etc instead of creating them in every container.
+    for d in [
+        "bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "var",
+    ] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+    )?;
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
         .context("no /bin/busybox (apt-get install busybox-static)")?;
     for applet in ["sh", "sleep", "cat", "echo", "ls", "true"] {
