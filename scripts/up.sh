@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
-# The local node agent runs pods with crun (or runc) on a CNI bridge.
+# The local node agent runs pods with crun (or runc) on a bridge; CNI portmap does hostPorts.
 command -v crun >/dev/null || need_apt+=(crun)
-[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || need_apt+=(containernetworking-plugins)
+[ -x /usr/lib/cni/portmap ] || [ -x /opt/cni/bin/portmap ] || need_apt+=(containernetworking-plugins)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v iptables >/dev/null || need_apt+=(iptables)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -3,7 +3,6 @@
 //! means an error object `{code, msg, details}` on stdout.
 
 use std::io::{Read, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -166,7 +165,8 @@ impl Runner {
         Ok(parsed)
     }
 
-    /// ADD through a conflist: each plugin gets the previous one's result as prevResult.
+    /// ADD through a conflist, chained after the link we made (`prev`, a CNI result): each
+    /// plugin gets the previous one's result as prevResult. Returns the last result.
     pub(crate) fn add_list(
         &self,
         list: &Value,
@@ -174,24 +174,17 @@ impl Runner {
         netns: &str,
         ifname: &str,
         args: &str,
+        prev: Value,
     ) -> Result<Value, NetError> {
-        let mut prev: Option<Value> = None;
+        let mut prev = prev;
         for conf in plugin_confs(list, None)? {
             let mut conf = conf;
-            if let Some(p) = &prev {
-                conf["prevResult"] = p.clone();
-            }
-            let res = self.exec("ADD", &conf, container_id, netns, ifname, args)?;
-            if res.is_some() {
+            conf["prevResult"] = prev.clone();
+            if let Some(res) = self.exec("ADD", &conf, container_id, netns, ifname, args)? {
                 prev = res;
             }
         }
-        prev.ok_or_else(|| NetError::Cni {
-            command: "ADD".into(),
-            plugin: "bridge".into(),
-            pod_uid: container_id.into(),
-            msg: "no result from the plugin chain".into(),
-        })
+        Ok(prev)
     }
 
     /// DEL through a conflist in reverse order, with the cached ADD result as prevResult.
@@ -238,30 +231,9 @@ fn plugin_confs(list: &Value, prev: Option<&Value>) -> Result<Vec<Value>, NetErr
         .collect())
 }
 
-/// The first IP of a CNI result (v0.3+/v1.0 shape: `ips[].address` = "10.0.0.2/24").
-pub(crate) fn first_ip(result: &Value) -> Option<IpAddr> {
-    result
-        .get("ips")?
-        .as_array()?
-        .iter()
-        .filter_map(|ip| ip.get("address")?.as_str())
-        .find_map(|a| a.split('/').next()?.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_result_ip() {
-        let r = serde_json::json!({
-            "cniVersion": "1.0.0",
-            "interfaces": [{"name": "eth0", "sandbox": "/x"}],
-            "ips": [{"address": "10.250.1.2/24", "gateway": "10.250.1.1", "interface": 0}],
-        });
-        assert_eq!(first_ip(&r), Some("10.250.1.2".parse().expect("ip")));
-        assert_eq!(first_ip(&serde_json::json!({})), None);
-    }
 
     #[test]
     fn conflist_fills_name_and_version() {

@@ -555,12 +555,22 @@ async fn safety_rules_route_and_teardown() {
         .create_sandbox(&env.spec("p"))
         .await
         .expect("sandbox");
-    // The bridge config never asks for masquerading.
+    // The link is ours: no plugin runs for a pod without host ports (none masquerades), and
+    // the host end of the pod's veth is on the bridge with hairpin on.
     let cfg = std::fs::read_to_string(sb.dir.join("cni-config.json")).expect("cni config");
-    assert!(
-        cfg.contains("\"ipMasq\": false") && cfg.contains("\"hairpinMode\": true"),
-        "{cfg}"
+    assert!(cfg.contains("\"plugins\": []"), "{cfg}");
+    let (_, ports) = sh("ip", &["-o", "link", "show", "master", &br]);
+    let veth = ports
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .next()
+        .unwrap_or_else(|| panic!("no port on {br}: {ports}"));
+    let (_, hairpin) = sh(
+        "cat",
+        &[&format!("/sys/class/net/{veth}/brport/hairpin_mode")],
     );
+    assert_eq!(hairpin.trim(), "1", "hairpin on {veth}");
 
     // teardown_host removes sandboxes, mounts, rule, route and bridge.
     let state: PathBuf = env.net.config().state_dir.clone();
