@@ -517,7 +517,52 @@ struct Podman {
     pods: Vec<String>,
     network: bool,
     images_before: Vec<String>,
+    /// `nft list tables` before the run: netavark leaves iptables-nft tables behind.
+    nft_tables_before: Vec<String>,
     _dir: tempfile::TempDir,
+}
+
+fn nft_tables() -> Vec<String> {
+    Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.strip_prefix("table "))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Deletes the iptables-nft tables netavark made for this run (`ip nat`, `ip filter`) if they
+/// did not exist before and hold nothing but netavark's chains and the base chains.
+fn remove_netavark_tables(before: &[String]) {
+    for table in nft_tables() {
+        if before.contains(&table) || !matches!(table.as_str(), "ip nat" | "ip filter") {
+            continue;
+        }
+        let mut args = vec!["list", "table"];
+        args.extend(table.split(' '));
+        let Ok(out) = Command::new("nft").args(&args).output() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let only_ours = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("chain "))
+            .map(|c| c.trim_end_matches(" {").trim())
+            .all(|c| {
+                c.starts_with("NETAVARK")
+                    || ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"].contains(&c)
+            });
+        if only_ours {
+            let mut del = vec!["delete", "table"];
+            del.extend(table.split(' '));
+            let _ = Command::new("nft").args(&del).output();
+        }
+    }
 }
 
 impl Podman {
@@ -570,6 +615,7 @@ impl Drop for Podman {
                 let _ = self.cmd().args(["rmi", "-f", &img]).output();
             }
         }
+        remove_netavark_tables(&self.nft_tables_before);
     }
 }
 
@@ -618,6 +664,7 @@ fn podman_blocking(n: usize, timeout: Duration) -> Result<Section> {
         pods: Vec::new(),
         network: false,
         images_before: Vec::new(),
+        nft_tables_before: nft_tables(),
         _dir: dir,
     };
     let version = run(pm.cmd().arg("--version"), "podman --version")?;

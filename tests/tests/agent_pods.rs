@@ -69,6 +69,8 @@ spec:
   template:
     metadata: {{labels: {{app: web}}}}
     spec:
+      securityContext:
+        seccompProfile: {{type: RuntimeDefault}}
       containers:
       - name: httpd
         image: {image}
@@ -102,6 +104,9 @@ spec:
     assert!(env.contains("PASSWORD=s3cret"), "{env}");
     assert!(env.contains(&format!("POD_IP={ip}")), "{env}");
     assert_eq!(s.ok(&["exec", pod, "--", "hostname"]).trim(), pod.as_str());
+    // The pod's RuntimeDefault seccomp profile confines its processes (exec'd ones too).
+    let status = s.ok(&["exec", pod, "--", "cat", "/proc/self/status"]);
+    assert!(status.contains("Seccomp:\t2"), "{status}");
     // Exit codes pass through kubectl exec.
     let out = s.kubectl(&["exec", pod, "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));

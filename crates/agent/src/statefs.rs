@@ -51,13 +51,23 @@ pub fn mount_tmpfs(dir: &Path, size: &str) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// Unmounts the tmpfs [`mount_tmpfs`] put on `dir`, if one is there (`minato reset`).
+/// Unmounts the tmpfs [`mount_tmpfs`] put on `dir`, if one is there (`minato reset`). A dir
+/// that is merely inside a tmpfs (a data dir under /dev/shm, say) is left alone.
 pub fn unmount_tmpfs(dir: &Path) -> Result<(), Error> {
-    if dir.exists() && is_tmpfs(dir) {
+    if dir.exists() && is_tmpfs(dir) && is_mount_point(dir) {
         umount2(dir, MntFlags::MNT_DETACH)
             .map_err(|e| Error::Server(format!("cannot unmount {}: {e}", dir.display())))?;
     }
     Ok(())
+}
+
+/// A mount point sits on another device than its parent dir.
+fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(dir), std::fs::metadata(dir.join(".."))) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
 }
 
 fn is_tmpfs(dir: &Path) -> bool {
@@ -88,5 +98,8 @@ mod tests {
         assert!(holds_files(d.path(), 4));
         // Beyond the depth limit a tree counts as holding files, never as empty.
         assert!(holds_files(d.path(), 0));
+        // A plain dir is no mount point, so reset leaves it alone.
+        assert!(!is_mount_point(&d.path().join("a")));
+        unmount_tmpfs(&d.path().join("a")).expect("no-op");
     }
 }

@@ -192,6 +192,7 @@ pub fn build_spec(spec: &ContainerSpec, rootfs: &Path) -> Result<Spec, RuntimeEr
         ub = ub.additional_gids(user.additional_gids.clone());
     }
     let caps = capabilities(spec)?;
+    let seccomp = crate::seccomp::linux_seccomp(&spec.seccomp, &caps, spec.privileged)?;
     let linux_caps = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -379,6 +380,9 @@ pub fn build_spec(spec: &ContainerSpec, rootfs: &Path) -> Result<Spec, RuntimeEr
     linux = linux
         .masked_paths(list(MASKED_PATHS))
         .readonly_paths(list(READONLY_PATHS));
+    if let Some(s) = seccomp {
+        linux = linux.seccomp(s);
+    }
 
     let sb = SpecBuilder::default()
         .version("1.0.2")

@@ -21,6 +21,7 @@ pub mod logs;
 pub mod records;
 pub mod rootfs;
 pub mod runc;
+pub mod seccomp;
 pub mod shim;
 
 use std::collections::BTreeMap;
@@ -193,6 +194,7 @@ pub struct ContainerSpec {
     pub capabilities_add: Vec<String>,
     pub capabilities_drop: Vec<String>,
     pub readonly_rootfs: bool,
+    pub seccomp: seccomp::Seccomp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

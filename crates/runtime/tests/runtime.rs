@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const APPLETS: &[&str] = &[
     "sh", "echo", "sleep", "cat", "head", "tr", "env", "pwd", "true", "false", "httpd", "tty",
-    "stty", "ls", "wc", "yes", "id", "fold",
+    "stty", "ls", "wc", "yes", "id", "fold", "unshare", "grep",
 ];
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -529,6 +529,32 @@ async fn containers_outlive_a_change_of_oci_runtime() {
     );
     crun.remove_container(&id).await.unwrap();
     assert!(crun.container(&id).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn runtime_default_seccomp_refuses_new_namespaces() {
+    // Both runtimes load the profile: the filter is on, and creating a user namespace (no
+    // capability needed otherwise) is refused; unconfined, the same command works.
+    for name in ["runc", "crun"] {
+        let mut f = Fixture::with_runtime("seccomp", Some(name));
+        let script =
+            "grep '^Seccomp:' /proc/self/status; unshare -U true && echo made-userns; exit 0";
+        let mut confined = f.spec("confined", &["sh", "-c", script]);
+        confined.seccomp = minato_runtime::seccomp::Seccomp::RuntimeDefault;
+        let mut free = f.spec("free", &["sh", "-c", script]);
+        free.seccomp = minato_runtime::seccomp::Seccomp::Unconfined;
+        let mut outs = Vec::new();
+        for spec in [confined, free] {
+            let (id, log) = (spec.id.clone(), spec.log_path.clone());
+            f.rt.create_container(spec).await.unwrap();
+            assert_eq!(exit_code(&wait_exit(&f.rt, &id, 20).await), 0, "{name}");
+            outs.push(log_lines(&log, "stdout").join("\n"));
+        }
+        assert!(outs[0].contains("Seccomp:\t2"), "{name}: {}", outs[0]);
+        assert!(!outs[0].contains("made-userns"), "{name}: {}", outs[0]);
+        assert!(outs[1].contains("Seccomp:\t0"), "{name}: {}", outs[1]);
+        assert!(outs[1].contains("made-userns"), "{name}: {}", outs[1]);
+    }
 }
 
 #[tokio::test]

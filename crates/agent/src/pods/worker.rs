@@ -808,6 +808,10 @@ impl Worker {
             capabilities_add: caps.add.unwrap_or_default(),
             capabilities_drop: caps.drop.unwrap_or_default(),
             readonly_rootfs: sc.read_only_root_filesystem == Some(true),
+            seccomp: seccomp_of(
+                sc.seccomp_profile.as_ref().or(psc.seccomp_profile.as_ref()),
+                &self.ctx.config.data_dir,
+            ),
         };
         // An earlier record with this id (a failed create) must go first.
         if let Ok(Some(old)) = self.ctx.runtime.container(&id) {
@@ -1402,6 +1406,38 @@ pub fn go_duration(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
+/// The container's seccomp profile (its own, else the pod's). Localhost profiles live under
+/// `<data-dir>/seccomp/`, as the kubelet's under `<root-dir>/seccomp/`; a path that would
+/// leave that dir names a file that cannot exist, so creating the container fails clearly.
+fn seccomp_of(
+    p: Option<&k8s_openapi::api::core::v1::SeccompProfile>,
+    data_dir: &std::path::Path,
+) -> minato_runtime::seccomp::Seccomp {
+    use minato_runtime::seccomp::Seccomp;
+    match p.map(|p| p.type_.as_str()) {
+        Some("RuntimeDefault") => Seccomp::RuntimeDefault,
+        Some("Localhost") => {
+            let rel = p
+                .and_then(|p| p.localhost_profile.clone())
+                .unwrap_or_default();
+            let safe = std::path::Path::new(&rel)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            let dir = data_dir.join("seccomp");
+            Seccomp::Localhost(if safe && !rel.is_empty() {
+                dir.join(rel)
+            } else {
+                // One path component, whatever it held, so it cannot lead elsewhere.
+                dir.join(format!(
+                    "invalid localhostProfile {:?}",
+                    rel.replace('/', "%2F")
+                ))
+            })
+        }
+        _ => Seccomp::Unconfined,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1433,5 +1469,32 @@ mod tests {
         assert_eq!(go_duration(Duration::from_secs(10)), "10s");
         assert_eq!(go_duration(Duration::from_secs(300)), "5m0s");
         assert_eq!(go_duration(Duration::from_millis(1234)), "1.234s");
+    }
+
+    #[test]
+    fn seccomp_localhost_profiles_stay_in_their_dir() {
+        use k8s_openapi::api::core::v1::SeccompProfile;
+        use minato_runtime::seccomp::Seccomp;
+        let dir = std::path::Path::new("/var/lib/minato/agent");
+        let p = |t: &str, l: Option<&str>| SeccompProfile {
+            type_: t.into(),
+            localhost_profile: l.map(str::to_string),
+        };
+        assert_eq!(seccomp_of(None, dir), Seccomp::Unconfined);
+        assert_eq!(
+            seccomp_of(Some(&p("RuntimeDefault", None)), dir),
+            Seccomp::RuntimeDefault
+        );
+        assert_eq!(
+            seccomp_of(Some(&p("Localhost", Some("prof/a.json"))), dir),
+            Seccomp::Localhost(dir.join("seccomp/prof/a.json"))
+        );
+        let Seccomp::Localhost(escaped) =
+            seccomp_of(Some(&p("Localhost", Some("../../etc/x"))), dir)
+        else {
+            panic!("not a localhost profile")
+        };
+        assert_eq!(escaped.parent(), Some(dir.join("seccomp").as_path()));
+        assert!(!escaped.exists());
     }
 }
