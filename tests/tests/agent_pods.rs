@@ -1,5 +1,5 @@
 //! The node agent runs real pods: images from a loopback registry (Debian's docker-registry)
-//! or imported archives, containers by runc, pod network on a bridge of the test's own,
+//! or imported archives, containers by crun or runc, pod network on a bridge of the test's own,
 //! driven with the real kubectl through the API server. Needs root (CI runs as root).
 
 use std::process::Command;
@@ -337,6 +337,45 @@ spec:
         took >= Duration::from_secs(2) && took < Duration::from_secs(20),
         "deletion took {took:?}"
     );
+}
+
+#[test]
+fn the_image_stop_signal_stops_containers() {
+    // An image whose STOPSIGNAL is SIGUSR1 (as nginx's is SIGQUIT): a shell as PID 1 that
+    // traps USR1 exits at once, while SIGTERM (ignored by PID 1 without a handler) would
+    // leave it running for the whole 60 s grace period.
+    let work = tempfile::tempdir().unwrap();
+    let (layout, _) = busybox_image(work.path());
+    let l = layout.display().to_string();
+    let out = Command::new("umoci")
+        .args(["config", "--image", &format!("{l}:1.0"), "--tag", "stop"])
+        .args(["--config.stopsignal", "SIGUSR1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci config: {out:?}");
+    let registry = Registry::start(None);
+    registry.push(&layout, "stop", "busybox:stop", None);
+    let agent = AgentServer::start(&[], None);
+    let s = agent.s();
+    s.apply(&format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{name: stopper, labels: {{app: stopper}}}}
+spec:
+  terminationGracePeriodSeconds: 60
+  containers:
+  - name: c
+    image: {}/busybox:stop
+    command: ["sh", "-c", "trap 'exit 0' USR1; echo ready; while true; do sleep 0.2; done"]
+"#,
+        registry.addr
+    ));
+    wait_ready(s, "app=stopper", 1);
+    let started = std::time::Instant::now();
+    s.ok(&["delete", "pod", "stopper", "--wait", "--timeout=50s"]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "deletion took {took:?}");
 }
 
 #[test]

@@ -195,6 +195,8 @@ pub struct ContainerSpec {
     pub capabilities_drop: Vec<String>,
     pub readonly_rootfs: bool,
     pub seccomp: seccomp::Seccomp,
+    /// The signal that asks the container to stop (the image's STOPSIGNAL); None: SIGTERM.
+    pub stop_signal: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +227,8 @@ pub struct ContainerRecord {
     pub created_at: SystemTime,
     pub log_path: PathBuf,
     pub cgroup_path: String,
+    /// The signal that asks the container to stop; None: SIGTERM.
+    pub stop_signal: Option<i32>,
     pub state: ContainerState,
     /// Why the state is what it is when that is not obvious (e.g. "shim died: exit status
     /// unknown", a start failure). `None` normally.

@@ -30,6 +30,9 @@ pub struct StaticRecord {
     pub created_at: SystemTime,
     pub log_path: PathBuf,
     pub cgroup_path: String,
+    /// The image's STOPSIGNAL (records of older agents have none: SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<i32>,
 }
 
 impl StaticRecord {
@@ -45,6 +48,7 @@ impl StaticRecord {
             created_at,
             log_path: s.log_path.clone(),
             cgroup_path: s.cgroup_path.clone(),
+            stop_signal: s.stop_signal,
         }
     }
 }
@@ -222,6 +226,7 @@ pub fn load(bundle: &Path) -> Result<Option<ContainerRecord>, RuntimeError> {
         created_at: st.created_at,
         log_path: st.log_path,
         cgroup_path: st.cgroup_path,
+        stop_signal: st.stop_signal,
         state,
         message,
     }))

@@ -812,6 +812,13 @@ impl Worker {
                 sc.seccomp_profile.as_ref().or(psc.seccomp_profile.as_ref()),
                 &self.ctx.config.data_dir,
             ),
+            stop_signal: image.config.stop_signal.as_deref().and_then(|s| {
+                let sig = parse_signal(s);
+                if sig.is_none() {
+                    warn!(image = %image.id, signal = s, "unknown STOPSIGNAL in the image; SIGTERM stops it");
+                }
+                sig
+            }),
         };
         // An earlier record with this id (a failed create) must go first.
         if let Ok(Some(old)) = self.ctx.runtime.container(&id) {
@@ -1099,8 +1106,8 @@ impl Worker {
             .join(format!("{attempt}-termination-log"))
     }
 
-    /// Stops one container: preStop hook, then SIGTERM (the image's STOPSIGNAL is not honoured yet), SIGKILL
-    /// after the grace period.
+    /// Stops one container: preStop hook, then the image's STOPSIGNAL (SIGTERM if it names
+    /// none, as containerd does), SIGKILL after the grace period.
     async fn stop_container(&self, id: &str, name: &str, grace: i64) {
         let deadline = Instant::now() + Duration::from_secs(grace.max(0) as u64);
         let spec = self.spec();
@@ -1134,7 +1141,15 @@ impl Worker {
                 }
             }
         }
-        let _ = self.ctx.runtime.kill(id, SIGTERM);
+        let stop = self
+            .ctx
+            .runtime
+            .container(id)
+            .ok()
+            .flatten()
+            .and_then(|r| r.stop_signal)
+            .unwrap_or(SIGTERM);
+        let _ = self.ctx.runtime.kill(id, stop);
         loop {
             match self.ctx.runtime.container(id) {
                 Ok(Some(r))
@@ -1406,6 +1421,29 @@ pub fn go_duration(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
+/// An image's STOPSIGNAL: "SIGQUIT", "QUIT", "3" or "SIGRTMIN+3", as Docker accepts it.
+fn parse_signal(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')?.parse().ok()?
+        };
+        let n = libc::SIGRTMIN() + off;
+        return (n <= libc::SIGRTMAX()).then_some(n);
+    }
+    format!("SIG{name}")
+        .parse::<nix::sys::signal::Signal>()
+        .ok()
+        .map(|sig| sig as i32)
+}
+
 /// The container's seccomp profile (its own, else the pod's). Localhost profiles live under
 /// `<data-dir>/seccomp/`, as the kubelet's under `<root-dir>/seccomp/`; a path that would
 /// leave that dir names a file that cannot exist, so creating the container fails clearly.
@@ -1496,5 +1534,15 @@ mod tests {
         };
         assert_eq!(escaped.parent(), Some(dir.join("seccomp").as_path()));
         assert!(!escaped.exists());
+    }
+
+    #[test]
+    fn stop_signals_parse_as_docker_writes_them() {
+        assert_eq!(parse_signal("SIGQUIT"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("quit"), Some(libc::SIGQUIT));
+        assert_eq!(parse_signal("3"), Some(3));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Some(libc::SIGRTMIN() + 3));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+        assert_eq!(parse_signal("0"), None);
     }
 }
