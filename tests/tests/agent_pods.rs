@@ -379,6 +379,76 @@ spec:
 }
 
 #[test]
+fn pod_sysctls_are_set_or_the_pod_is_rejected() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let agent = AgentServer::start(&[&archive], None);
+    let s = agent.s();
+    s.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: tuned, labels: {app: tuned}}
+spec:
+  securityContext:
+    sysctls:
+    - {name: net.ipv4.ip_unprivileged_port_start, value: "80"}
+    - {name: net/ipv4/ping_group_range, value: "0 2147483647"}
+  containers:
+  - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: greedy}
+spec:
+  securityContext:
+    sysctls:
+    - {name: kernel.msgmax, value: "65536"}
+  containers:
+  - {name: c, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+"#,
+    );
+    wait_ready(s, "app=tuned", 1);
+    // Set in the pod's own network namespace.
+    let port = s.ok(&[
+        "exec",
+        "tuned",
+        "--",
+        "cat",
+        "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+    ]);
+    assert_eq!(port.trim(), "80");
+    let ping = s.ok(&[
+        "exec",
+        "tuned",
+        "--",
+        "cat",
+        "/proc/sys/net/ipv4/ping_group_range",
+    ]);
+    assert_eq!(
+        ping.split_whitespace().collect::<Vec<_>>(),
+        ["0", "2147483647"]
+    );
+    // An unsafe sysctl the node does not allow: rejected as the kubelet rejects it.
+    let status = wait_for(Duration::from_secs(30), "greedy rejected", || {
+        let v = jsonpath(s, "pod/greedy", "{.status.phase} {.status.reason}");
+        (v.trim() == "Failed SysctlForbidden").then_some(v)
+    });
+    assert_eq!(status.trim(), "Failed SysctlForbidden");
+    assert_eq!(
+        jsonpath(s, "pod/greedy", "{.status.message}"),
+        "Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+    );
+    let events = s.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=SysctlForbidden",
+    ]);
+    assert!(events.contains("pod/greedy"), "{events}");
+}
+
+#[test]
 fn killing_the_server_leaves_containers_running() {
     let work = tempfile::tempdir().unwrap();
     let (_, archive) = busybox_image(work.path());

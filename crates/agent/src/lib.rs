@@ -80,6 +80,9 @@ pub struct AgentConfig {
     pub registries: minato_images::RegistriesConfig,
     /// Hard eviction thresholds (the kubelet's --eviction-hard).
     pub eviction_hard: thresholds::Thresholds,
+    /// Unsafe sysctls (or patterns ending in `*`) pods may set (the kubelet's
+    /// --allowed-unsafe-sysctls).
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl AgentConfig {

@@ -118,6 +118,11 @@ struct NodeArgs {
     /// imagefs.available<15%, imagefs.inodesFree<5%); signals not named are not watched.
     #[arg(long)]
     eviction_hard: Option<minato_agent::thresholds::Thresholds>,
+    /// Unsafe sysctls pods may set besides the safe ones, as the kubelet's flag: e.g.
+    /// "kernel.msg*,net.core.somaxconn". Only namespaced ones (net.*, kernel.shm*,
+    /// kernel.msg*, kernel.sem, fs.mqueue.*) can be allowed.
+    #[arg(long, value_delimiter = ',')]
+    allowed_unsafe_sysctls: Vec<String>,
 }
 
 #[derive(Parser)]
@@ -352,6 +357,7 @@ fn agent_config(
         serving_key_pem: key,
         registries,
         eviction_hard: node.eviction_hard.clone().unwrap_or_default(),
+        allowed_unsafe_sysctls: node.allowed_unsafe_sysctls.clone(),
     })
 }
 

@@ -383,6 +383,9 @@ pub fn build_spec(spec: &ContainerSpec, rootfs: &Path) -> Result<Spec, RuntimeEr
     if let Some(s) = seccomp {
         linux = linux.seccomp(s);
     }
+    if !spec.sysctls.is_empty() {
+        linux = linux.sysctl(spec.sysctls.clone());
+    }
 
     let sb = SpecBuilder::default()
         .version("1.0.2")

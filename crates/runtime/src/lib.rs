@@ -197,6 +197,8 @@ pub struct ContainerSpec {
     pub seccomp: seccomp::Seccomp,
     /// The signal that asks the container to stop (the image's STOPSIGNAL); None: SIGTERM.
     pub stop_signal: Option<i32>,
+    /// Written under /proc/sys in the container's namespaces (the pod's sysctls).
+    pub sysctls: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod probes;
 pub mod resources;
 pub mod status;
+pub mod sysctls;
 pub mod volumes;
 pub mod worker;
 

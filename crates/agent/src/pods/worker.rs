@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use crate::pods::env::{self, EnvContext};
 use crate::pods::probes::{self, Kind, Outcome, Verdicts};
 use crate::pods::status::{self, Attempts, ContainerTrack, StatusInput};
-use crate::pods::{hooks, resources, volumes, ExecFn};
+use crate::pods::{hooks, resources, sysctls, volumes, ExecFn};
 use crate::Ctx;
 
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -102,8 +102,10 @@ pub struct Worker {
     last_grace: Option<i64>,
     /// The pod cgroup exists with its limits (set once: pod resources are immutable).
     cgroup_ready: bool,
-    /// Phase, reason and message of a pod the node ended itself (eviction).
+    /// Phase, reason and message of a pod the node ended itself (eviction, rejection).
     terminal: Option<(String, String, String)>,
+    /// The pod passed the node's admission checks (sysctls).
+    admitted: bool,
 }
 
 fn container_ref(pod: &Pod, name: &str, init: bool) -> ObjectReference {
@@ -174,6 +176,7 @@ impl Worker {
             last_grace: None,
             cgroup_ready: false,
             terminal: None,
+            admitted: false,
         })
     }
 
@@ -355,6 +358,27 @@ impl Worker {
                 let attempts = self.attempts()?;
                 self.report(&attempts, false).await;
                 return Ok(Duration::from_secs(10));
+            }
+            if !self.admitted {
+                if let Err(message) = sysctls::admit(&spec, &self.ctx.config.allowed_unsafe_sysctls)
+                {
+                    // As the kubelet rejects a pod: a Warning event and phase Failed.
+                    self.event(
+                        pod_ref(&self.pod),
+                        EventType::Warning,
+                        sysctls::FORBIDDEN_REASON,
+                        message.clone(),
+                    );
+                    self.finished = true;
+                    self.terminal = Some((
+                        "Failed".into(),
+                        sysctls::FORBIDDEN_REASON.into(),
+                        format!("Pod was rejected: {message}"),
+                    ));
+                    self.report(&attempts, false).await;
+                    return Ok(Duration::from_secs(10));
+                }
+                self.admitted = true;
             }
             if let Err(e) = self.ensure_sandbox().await {
                 self.event(
@@ -812,6 +836,7 @@ impl Worker {
                 sc.seccomp_profile.as_ref().or(psc.seccomp_profile.as_ref()),
                 &self.ctx.config.data_dir,
             ),
+            sysctls: sysctls::for_runtime(&spec),
             stop_signal: image.config.stop_signal.as_deref().and_then(|s| {
                 let sig = parse_signal(s);
                 if sig.is_none() {
