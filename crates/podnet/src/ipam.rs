@@ -48,16 +48,26 @@ impl Ipam {
         if let Some(ip) = self.find(id)? {
             return Ok(ip);
         }
-        let hosts: Vec<IpAddr> = self.net.hosts().filter(|ip| *ip != self.gateway).collect();
         let last = std::fs::read_to_string(self.dir.join(LAST_RESERVED))
             .ok()
-            .and_then(|s| s.trim().parse::<IpAddr>().ok());
-        let start = last
-            .and_then(|l| hosts.iter().position(|h| *h == l))
-            .map(|i| i + 1)
-            .unwrap_or(0);
-        for k in 0..hosts.len() {
-            let ip = hosts[(start + k) % hosts.len()];
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+            .filter(|l| self.net.contains(l));
+        // Round-robin: the addresses after the last reservation, then those up to it. Lazy,
+        // since an IPv6 range is far too large to list.
+        let after = self
+            .net
+            .hosts()
+            .skip_while(move |h| last.is_some_and(|l| *h <= l));
+        let before = self
+            .net
+            .hosts()
+            .take_while(move |h| last.is_some_and(|l| *h <= l));
+        // IPv6 ranges list their subnet-router address (::0) among the hosts: skip it too.
+        let network = self.net.network();
+        for ip in after
+            .chain(before)
+            .filter(|ip| *ip != self.gateway && *ip != network)
+        {
             let p = self.dir.join(ip.to_string());
             let mut f = match std::fs::OpenOptions::new()
                 .write(true)
@@ -149,5 +159,21 @@ mod tests {
         );
         let err = ipam.allocate("h", "eth0").expect_err("full");
         assert!(err.to_string().contains("no free address"), "{err}");
+    }
+
+    #[test]
+    fn ipv6_ranges_are_not_listed_whole() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let net: IpNet = "fd00:10::/64".parse().expect("cidr");
+        let gw: IpAddr = "fd00:10::1".parse().expect("ip");
+        let ipam = Ipam::new(d.path().join("minato"), net, gw);
+        assert_eq!(
+            ipam.allocate("a", "eth0").expect("a").to_string(),
+            "fd00:10::2"
+        );
+        assert_eq!(
+            ipam.allocate("b", "eth0").expect("b").to_string(),
+            "fd00:10::3"
+        );
     }
 }

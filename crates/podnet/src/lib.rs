@@ -210,6 +210,8 @@ struct Inner {
 const NETWORK_NAME: &str = "minato";
 const CNI_VERSION: &str = "1.0.0";
 const IFNAME: &str = "eth0";
+/// In a sandbox's dir: the name of the host end of its veth pair.
+const HOST_VETH_FILE: &str = "host-veth";
 
 impl PodNetwork {
     /// Checks the plugins exist (clear error naming the package otherwise), enables IPv4
@@ -532,8 +534,7 @@ impl PodNetwork {
             write_json(&pod_dir.join("cni-config.json"), &list)?;
             let i = &self.inner;
             let pod_ip = i.ipam.allocate(uid, IFNAME)?;
-            let host_if = link::host_veth_name(uid);
-            link::create_veth(&host_if, IFNAME, netns, &i.cfg.bridge, i.cfg.mtu)?;
+            let host_if = self.create_link(uid, netns)?;
             link::configure_pod_side(netns, IFNAME, pod_ip, i.pod_net.prefix_len(), i.gateway)?;
             // What the bridge plugin would have returned: portmap and firewall chain on it.
             let link_result = serde_json::json!({
@@ -635,7 +636,10 @@ impl PodNetwork {
         // The link and the address (a no-op for sandboxes an older agent made with the bridge
         // plugin: its DEL above released them). The pair dies with the namespace too, but the
         // namespace may outlive this call in a container's mount table.
-        link::delete_link(&link::host_veth_name(uid))?;
+        let marker = self.pod_dir(uid).join(HOST_VETH_FILE);
+        if let Ok(name) = std::fs::read_to_string(&marker) {
+            link::delete_link(name.trim())?;
+        }
         self.inner.ipam.release(uid)?;
         if cfg_path.exists() {
             std::fs::remove_file(&cfg_path)
@@ -649,6 +653,39 @@ impl PodNetwork {
         }
         debug!(pod_uid = %uid, "sandbox removed");
         Ok(())
+    }
+
+    /// Makes the pod's veth pair and records the host end's name in the pod dir (teardown
+    /// deletes only a link recorded there). The name comes from the pod UID; if another pod's
+    /// link already has it (a hash collision), a salted one is tried.
+    fn create_link(&self, uid: &str, netns: &Path) -> Result<String, NetError> {
+        let i = &self.inner;
+        let mut last_err = None;
+        for attempt in 0..4 {
+            let seed = if attempt == 0 {
+                uid.to_string()
+            } else {
+                format!("{uid}#{attempt}")
+            };
+            let name = link::host_veth_name(&seed);
+            match link::create_veth(&name, IFNAME, netns, &i.cfg.bridge, i.cfg.mtu) {
+                Ok(()) => {
+                    files::write_file(&self.pod_dir(uid).join(HOST_VETH_FILE), &name)?;
+                    return Ok(name);
+                }
+                Err(NetError::Sys {
+                    source: nix::errno::Errno::EEXIST,
+                    what,
+                }) => {
+                    last_err = Some(NetError::Sys {
+                        source: nix::errno::Errno::EEXIST,
+                        what,
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| NetError::Internal("no veth name left".into())))
     }
 
     fn cni_args(&self, spec: &SandboxSpec) -> String {

@@ -342,10 +342,18 @@ async fn remove_releases_ip_and_mounts() {
 
     let victim = sbs.remove(2);
     let vip = victim.ip.expect("ip");
+    let bridge_ports = || {
+        let (_, out) = sh(
+            "ip",
+            &["-o", "link", "show", "master", &env.net.config().bridge],
+        );
+        out.lines().count()
+    };
+    assert_eq!(bridge_ports(), 5, "one veth per pod on the bridge");
     let ipam_file = state.join("ipam").join("minato").join(vip.to_string());
     assert!(
         ipam_file.exists(),
-        "host-local should record {vip} in {}",
+        "IPAM should record {vip} in {}",
         ipam_file.display()
     );
     env.net
@@ -353,6 +361,7 @@ async fn remove_releases_ip_and_mounts() {
         .await
         .expect("remove");
     assert!(!ipam_file.exists(), "IP {vip} not released");
+    assert_eq!(bridge_ports(), 4, "the pod's veth is gone from the bridge");
     assert!(!netns(&victim).exists());
     assert!(!victim.ipc_ns.exists());
     assert!(
