@@ -2,11 +2,14 @@
 //!
 //! Each container gets a bundle directory `<state_dir>/containers/<id>/` holding:
 //! - `record.json`  static metadata written at create (the [`ContainerRecord`] without state),
-//! - `config.json`  the OCI runtime config, `rootfs/` (overlay mount), `upper/`, `work/`,
+//! - `config.json`  the OCI runtime config, `rootfs/` (overlay mount point),
 //! - `shim.json`    what the shim needs, `shim.pid`, `shim.log` (the shim's own diagnostics),
 //! - `started.json` written by the shim after `runc start` (pid + its /proc start time),
 //! - `status.json`  written atomically by the shim when the init process was reaped,
 //! - `stdin`        a fifo when the container has `stdin: true` (open it for writing to attach).
+//!
+//! What a container writes (the overlay's `upper/` and `work/`, or a copied rootfs) lives in
+//! `<state_dir>/layers/<id>/`, apart from the bundle, so the agent can keep bundles on tmpfs.
 //!
 //! Everything is re-read from disk on every query, so a restarted agent sees the same
 //! containers (see [`Runtime::containers`] for how state is derived).
@@ -282,9 +285,11 @@ impl Runtime {
         std::fs::create_dir_all(cfg.state_dir.join("containers"))
             .ctx(|| format!("creating state dir {}", cfg.state_dir.display()))?;
         let runc = runc::Runc::detect(cfg.runtime_binary.as_deref(), &cfg.state_dir, &cgroups)?;
-        Ok(Runtime {
+        let rt = Runtime {
             inner: Arc::new(Inner { cfg, runc, cgroups }),
-        })
+        };
+        rt.remove_orphan_layers();
+        Ok(rt)
     }
 
     pub fn info(&self) -> RuntimeInfo {
@@ -303,6 +308,29 @@ impl Runtime {
         self.inner.cfg.state_dir.join("containers").join(id)
     }
 
+    /// What the container writes (overlay upper/work, or a copied rootfs): kept apart from
+    /// the bundle so that the bundle can live on tmpfs while this stays on disk.
+    fn rw_dir(&self, id: &str) -> PathBuf {
+        self.inner.cfg.state_dir.join("layers").join(id)
+    }
+
+    /// Writable layers whose bundle is gone (a reboot emptied the bundles' tmpfs): nothing
+    /// runs from them any more.
+    fn remove_orphan_layers(&self) {
+        let Ok(rd) = std::fs::read_dir(self.inner.cfg.state_dir.join("layers")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if !self.bundle_dir(&id).exists() && !rootfs::is_mounted(&e.path().join("rootfs")) {
+                tracing::info!(container = %id, "removing the writable layer of a container that is gone");
+                if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                    tracing::warn!(container = %id, error = %err, "cannot remove an orphan writable layer");
+                }
+            }
+        }
+    }
+
     /// The runtime that created container `id` (recorded in its shim config), so that
     /// containers outlive a change of the configured runtime.
     fn runc_for(&self, id: &str) -> runc::Runc {
@@ -319,13 +347,19 @@ impl Runtime {
     /// upper layer, or the copied rootfs where overlay is not available (the eviction
     /// manager measures it against ephemeral-storage limits).
     pub fn writable_layer_dir(&self, id: &str) -> PathBuf {
-        let bundle = self.bundle_dir(id);
-        let upper = bundle.join("upper");
-        if upper.exists() {
-            upper
-        } else {
-            bundle.join("rootfs")
-        }
+        // Containers of older agents keep their layer in the bundle.
+        [self.rw_dir(id), self.bundle_dir(id)]
+            .into_iter()
+            .map(|d| d.join("upper"))
+            .find(|u| u.exists())
+            .unwrap_or_else(|| {
+                let copy = self.rw_dir(id).join("rootfs");
+                if copy.exists() {
+                    copy
+                } else {
+                    self.bundle_dir(id).join("rootfs")
+                }
+            })
     }
 
     /// Creates the pod-level cgroup (e.g. `/minato/burstable/pod<uid>`) with optional limits.
@@ -406,12 +440,13 @@ impl Runtime {
         // rootfs (overlay or copy) can take a while: keep it off the async threads.
         let layers = spec.layers.clone();
         let b = bundle.to_path_buf();
-        tokio::task::spawn_blocking(move || rootfs::prepare(&layers, &b))
+        let rw = self.rw_dir(&spec.id);
+        let root = tokio::task::spawn_blocking(move || rootfs::prepare(&layers, &b, &rw))
             .await
             .map_err(|e| RuntimeError::Other(format!("rootfs task failed: {e}")))??;
         let rootfs_took = t0.elapsed();
 
-        let config = bundle::build_spec(&spec, &bundle.join("rootfs"))?;
+        let config = bundle::build_spec(&spec, &root)?;
         config
             .save(bundle.join("config.json"))
             .map_err(|e| RuntimeError::Oci(format!("writing config.json: {e}")))?;
@@ -611,6 +646,16 @@ impl Runtime {
             }
         }
         rootfs::teardown(&bundle)?;
+        match std::fs::remove_dir_all(self.rw_dir(id)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(RuntimeError::io(
+                    format!("removing {}", self.rw_dir(id).display()),
+                    e,
+                ))
+            }
+        }
         match std::fs::remove_dir_all(&bundle) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

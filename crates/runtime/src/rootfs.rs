@@ -13,11 +13,14 @@ use crate::{IoContext, RuntimeError};
 /// Marker file telling teardown which kind of rootfs a bundle has.
 const COPY_MARKER: &str = "rootfs.copied";
 
-/// Builds `<bundle>/rootfs` from `layers` (lowest first).
-pub fn prepare(layers: &[PathBuf], bundle: &Path) -> Result<(), RuntimeError> {
+/// Builds the container's root filesystem from `layers` (lowest first) and returns its
+/// path: an overlay mounted on `<bundle>/rootfs` whose upper and work dirs are in `rw`, or,
+/// where overlay is unavailable, a copy in `<rw>/rootfs`. `rw` holds everything the container
+/// writes, so it belongs on disk even when the bundle is on tmpfs.
+pub fn prepare(layers: &[PathBuf], bundle: &Path, rw: &Path) -> Result<PathBuf, RuntimeError> {
     let rootfs = bundle.join("rootfs");
-    let upper = bundle.join("upper");
-    let work = bundle.join("work");
+    let upper = rw.join("upper");
+    let work = rw.join("work");
     for d in [&rootfs, &upper, &work] {
         std::fs::create_dir_all(d).ctx(|| format!("creating {}", d.display()))?;
     }
@@ -61,15 +64,17 @@ pub fn prepare(layers: &[PathBuf], bundle: &Path) -> Result<(), RuntimeError> {
         )
     };
     match res {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(rootfs),
         Err(e) => {
             tracing::info!(bundle = %bundle.display(), error = %e, "overlay mount failed; copying layers instead");
             std::fs::write(bundle.join(COPY_MARKER), b"")
                 .ctx(|| format!("writing {}", bundle.join(COPY_MARKER).display()))?;
+            let copy = rw.join("rootfs");
+            std::fs::create_dir_all(&copy).ctx(|| format!("creating {}", copy.display()))?;
             for l in layers {
-                copy_layer(l, &rootfs)?;
+                copy_layer(l, &copy)?;
             }
-            Ok(())
+            Ok(copy)
         }
     }
 }

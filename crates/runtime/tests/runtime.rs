@@ -467,11 +467,22 @@ async fn restart_adoption() {
         panic!("not running")
     };
     let cfg = f.rt.config().clone();
+    // A writable layer whose bundle is gone (as after a reboot empties the bundles' tmpfs) is
+    // removed when a runtime opens the state; the live container's layer stays.
+    let orphan = cfg.state_dir.join("layers").join("gone-after-reboot");
+    std::fs::create_dir_all(orphan.join("upper")).unwrap();
     // Drop every handle of the first runtime: the container must keep running.
     let old = std::mem::replace(&mut f.rt, Runtime::new(cfg.clone()).unwrap());
     drop(old);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let again = Runtime::new(cfg).unwrap();
+    let again = Runtime::new(cfg.clone()).unwrap();
+    assert!(!orphan.exists(), "orphan layer kept");
+    assert!(cfg
+        .state_dir
+        .join("layers")
+        .join(&id)
+        .join("upper")
+        .is_dir());
     let rec = again.container(&id).unwrap().unwrap();
     assert_eq!(rec.state, ContainerState::Running { pid, started_at });
     assert!(again.containers().unwrap().iter().any(|c| c.id == id));
@@ -699,6 +710,14 @@ async fn pod_cgroup_and_remove_cleans_up() {
         spec.log_path.clone(),
     );
     f.rt.create_container(spec).await.unwrap();
+    assert!(f
+        .rt
+        .config()
+        .state_dir
+        .join("layers")
+        .join(&id)
+        .join("upper")
+        .is_dir());
     let bundle = f.rt.config().state_dir.join("containers").join(&id);
     let rootfs = bundle.join("rootfs");
     assert!(
@@ -714,6 +733,9 @@ async fn pod_cgroup_and_remove_cleans_up() {
     f.rt.remove_container(&id).await.unwrap();
     assert!(!minato_runtime::rootfs::is_mounted(&rootfs));
     assert!(!bundle.exists());
+    // The writable layer (kept apart from the bundle) goes too.
+    let rw = f.rt.config().state_dir.join("layers").join(&id);
+    assert!(!rw.exists(), "{} left", rw.display());
     assert!(cgroup_dirs(&cg).is_empty(), "{:?}", cgroup_dirs(&cg));
     assert!(log.exists(), "log file is kept");
     assert!(f.rt.container(&id).unwrap().is_none());
