@@ -161,6 +161,22 @@ async fn wait_exit(rt: &Runtime, id: &str, secs: u64) -> ContainerState {
     r.state
 }
 
+/// SIGKILLs a running container and checks that it is recorded as killed by signal 9.
+async fn kill9_and_wait(rt: &Runtime, id: &str) {
+    rt.kill(id, 9).unwrap();
+    let st = wait_exit(rt, id, 20).await;
+    assert!(
+        matches!(
+            st,
+            ContainerState::Exited {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{st:?}"
+    );
+}
+
 fn exit_code(st: &ContainerState) -> i32 {
     match st {
         ContainerState::Exited { exit_code, .. } => *exit_code,
@@ -487,18 +503,7 @@ async fn restart_adoption() {
     assert_eq!(rec.state, ContainerState::Running { pid, started_at });
     assert!(again.containers().unwrap().iter().any(|c| c.id == id));
     // The shim (not us) reaps it and records the status.
-    again.kill(&id, 9).unwrap();
-    let st = wait_exit(&again, &id, 20).await;
-    assert!(
-        matches!(
-            st,
-            ContainerState::Exited {
-                signal: Some(9),
-                ..
-            }
-        ),
-        "{st:?}"
-    );
+    kill9_and_wait(&again, &id).await;
     assert!(rec.message.is_none());
 }
 
@@ -526,18 +531,7 @@ async fn containers_outlive_a_change_of_oci_runtime() {
     cfg.runtime_binary = Some(PathBuf::from("crun"));
     let crun = Runtime::new(cfg).unwrap();
     assert_eq!(crun.info().name, "crun");
-    crun.kill(&id, 9).unwrap();
-    let st = wait_exit(&crun, &id, 20).await;
-    assert!(
-        matches!(
-            st,
-            ContainerState::Exited {
-                signal: Some(9),
-                ..
-            }
-        ),
-        "{st:?}"
-    );
+    kill9_and_wait(&crun, &id).await;
     crun.remove_container(&id).await.unwrap();
     assert!(crun.container(&id).unwrap().is_none());
 }
