@@ -256,11 +256,10 @@ pub async fn run(client: kube::Client, config: AgentConfig) -> Result<(), Error>
     let config = Arc::new(config);
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Server(format!("cannot create {}: {e}", config.data_dir.display())))?;
-    // Volatile state on tmpfs (see `statefs`): the OCI runtime's state, the container bundles
-    // (their writable layers stay on disk, in runtime/layers) and the sandboxes.
-    statefs::mount_tmpfs(&config.data_dir.join("runtime").join("oci"), "64m")?;
-    statefs::mount_tmpfs(&config.data_dir.join("runtime").join("containers"), "256m")?;
-    statefs::mount_tmpfs(&config.data_dir.join("network"), "64m")?;
+    // Volatile state on tmpfs (see `statefs::TMPFS_DIRS`).
+    for (dir, size) in statefs::TMPFS_DIRS {
+        statefs::mount_tmpfs(&config.data_dir.join(dir), size)?;
+    }
     let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
         state_dir: config.data_dir.join("runtime"),
         runtime_binary: config.container_runtime.clone(),
@@ -417,9 +416,9 @@ pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error>
         ..Default::default()
     })?;
     net.teardown_host()?;
-    statefs::unmount_tmpfs(&cfg.data_dir.join("network"))?;
-    statefs::unmount_tmpfs(&cfg.data_dir.join("runtime").join("oci"))?;
-    statefs::unmount_tmpfs(&cfg.data_dir.join("runtime").join("containers"))?;
+    for (dir, _) in statefs::TMPFS_DIRS {
+        statefs::unmount_tmpfs(&cfg.data_dir.join(dir))?;
+    }
     if let Ok(pods) = std::fs::read_dir(cfg.data_dir.join("pods")) {
         for p in pods.flatten() {
             pods::volumes::teardown(&p.path());

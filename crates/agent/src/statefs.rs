@@ -14,6 +14,15 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::Error;
 
+/// The agent's tmpfs mounts, relative to its data dir, with their size limits: the OCI
+/// runtime's state, the container bundles (their writable layers stay on disk, in
+/// runtime/layers) and the pod sandboxes.
+pub const TMPFS_DIRS: [(&str, &str); 3] = [
+    ("runtime/oci", "64m"),
+    ("runtime/containers", "256m"),
+    ("network", "64m"),
+];
+
 /// Mounts a private tmpfs on `dir` unless it is one already. A dir that already holds files
 /// (state an agent kept on disk, e.g. with live pods) is left as it is, so that nothing in
 /// use is hidden. Returns whether `dir` is now a tmpfs.

@@ -347,19 +347,12 @@ impl Runtime {
     /// upper layer, or the copied rootfs where overlay is not available (the eviction
     /// manager measures it against ephemeral-storage limits).
     pub fn writable_layer_dir(&self, id: &str) -> PathBuf {
+        let (rw, bundle) = (self.rw_dir(id), self.bundle_dir(id));
         // Containers of older agents keep their layer in the bundle.
-        [self.rw_dir(id), self.bundle_dir(id)]
+        [rw.join("upper"), rw.join("rootfs"), bundle.join("upper")]
             .into_iter()
-            .map(|d| d.join("upper"))
-            .find(|u| u.exists())
-            .unwrap_or_else(|| {
-                let copy = self.rw_dir(id).join("rootfs");
-                if copy.exists() {
-                    copy
-                } else {
-                    self.bundle_dir(id).join("rootfs")
-                }
-            })
+            .find(|d| d.exists())
+            .unwrap_or_else(|| bundle.join("rootfs"))
     }
 
     /// Creates the pod-level cgroup (e.g. `/minato/burstable/pod<uid>`) with optional limits.
@@ -646,24 +639,10 @@ impl Runtime {
             }
         }
         rootfs::teardown(&bundle)?;
-        match std::fs::remove_dir_all(self.rw_dir(id)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(RuntimeError::io(
-                    format!("removing {}", self.rw_dir(id).display()),
-                    e,
-                ))
-            }
+        for dir in [self.rw_dir(id), bundle] {
+            rootfs::remove_any(&dir).ctx(|| format!("removing {}", dir.display()))?;
         }
-        match std::fs::remove_dir_all(&bundle) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(RuntimeError::io(
-                format!("removing {}", bundle.display()),
-                e,
-            )),
-        }
+        Ok(())
     }
 
     /// Runs a process in a running container (`runc exec`).

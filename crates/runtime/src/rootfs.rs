@@ -133,7 +133,8 @@ fn is_opaque(path: &Path) -> bool {
     n == 1 && buf[0] == b'y'
 }
 
-fn remove_any(p: &Path) -> std::io::Result<()> {
+/// Removes a file or a whole tree; a missing path is fine.
+pub(crate) fn remove_any(p: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
         Ok(_) => std::fs::remove_file(p),

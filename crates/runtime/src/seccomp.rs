@@ -129,9 +129,11 @@ pub fn linux_seccomp(
     if privileged {
         return Ok(None);
     }
-    let profile = match s {
-        Seccomp::Unconfined => return Ok(None),
-        Seccomp::RuntimeDefault => runtime_default(caps),
+    match s {
+        Seccomp::Unconfined => Ok(None),
+        Seccomp::RuntimeDefault => serde_json::from_value(runtime_default(caps))
+            .map(Some)
+            .map_err(|e| RuntimeError::Oci(format!("seccomp profile: {e}"))),
         Seccomp::Localhost(path) => {
             let data = std::fs::read(path).map_err(|e| {
                 RuntimeError::InvalidSpec(format!(
@@ -139,17 +141,14 @@ pub fn linux_seccomp(
                     path.display()
                 ))
             })?;
-            serde_json::from_slice(&data).map_err(|e| {
+            serde_json::from_slice(&data).map(Some).map_err(|e| {
                 RuntimeError::InvalidSpec(format!(
                     "the seccomp profile {} is not an OCI seccomp profile: {e}",
                     path.display()
                 ))
-            })?
+            })
         }
-    };
-    serde_json::from_value(profile)
-        .map(Some)
-        .map_err(|e| RuntimeError::Oci(format!("seccomp profile: {e}")))
+    }
 }
 
 fn runtime_default(caps: &Capabilities) -> serde_json::Value {
