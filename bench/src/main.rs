@@ -133,6 +133,11 @@ pub struct Args {
     /// podstartup: skip the `podman kube play` baseline.
     #[arg(long)]
     pub no_podman: bool,
+    /// podstartup: run the node agent inside the server process (plain `minato server`)
+    /// instead of as a `minato agent` process of its own; the agent's own RSS and CPU are then
+    /// not measurable apart from the control plane's.
+    #[arg(long)]
+    pub embedded_agent: bool,
 }
 
 /// A server the API scenarios run against.

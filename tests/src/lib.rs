@@ -108,7 +108,7 @@ impl Server {
             // whose ServiceAccount is missing: make `default/default` as it would.
             let out = server.kubectl(&["create", "serviceaccount", "default", "-n", "default"]);
             assert!(
-                out.status.success() || crate::stderr(&out).contains("AlreadyExists"),
+                out.status.success() || crate::stderr(&out).contains("already exists"),
                 "create default service account: {}",
                 crate::stderr(&out)
             );
@@ -241,6 +241,9 @@ pub struct AgentServer {
     pub server: Option<Server>,
     pub reset_args: Vec<String>,
     agent_args: Vec<String>,
+    /// A `minato agent` process of its own (see [`AgentServer::start_joined`]), else the
+    /// server's embedded agent runs the node.
+    agent: Option<Child>,
 }
 
 static AGENT_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -257,6 +260,21 @@ impl AgentServer {
         images: &[&std::path::Path],
         registries: Option<&std::path::Path>,
         extra: &[&str],
+    ) -> AgentServer {
+        Self::launch(images, registries, extra, false)
+    }
+
+    /// As [`AgentServer::start`], but the node is a separate `minato agent` process that joins
+    /// a `--no-agent` server by its URL and join token, as a second machine would.
+    pub fn start_joined(images: &[&std::path::Path]) -> AgentServer {
+        Self::launch(images, None, &[], true)
+    }
+
+    fn launch(
+        images: &[&std::path::Path],
+        registries: Option<&std::path::Path>,
+        extra: &[&str],
+        joined: bool,
     ) -> AgentServer {
         let n = (std::process::id() % 40
             + AGENT_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
@@ -318,19 +336,69 @@ impl AgentServer {
             "--cgroup-root".into(),
             cgroup_root,
             "--cluster-cidr".into(),
-            cluster_cidr,
+            cluster_cidr.clone(),
             "--service-cidr".into(),
-            service_cidr,
+            service_cidr.clone(),
         ];
-        let args: Vec<&str> = agent_args.iter().map(String::as_str).collect();
-        let server = Server::start_in(dir, &args);
+        if !joined {
+            let args: Vec<&str> = agent_args.iter().map(String::as_str).collect();
+            let s = AgentServer {
+                server: Some(Server::start_in(dir, &args)),
+                reset_args,
+                agent_args,
+                agent: None,
+            };
+            s.wait_node_ready();
+            return s;
+        }
+        // The server allocates the node's pod range and Service IPs from the same ranges.
+        let server = Server::start_in(
+            dir,
+            &[
+                "--cluster-cidr",
+                &cluster_cidr,
+                "--service-cidr",
+                &service_cidr,
+            ],
+        );
+        let token = std::fs::read_to_string(server.dir.path().join("node-token"))
+            .expect("the server wrote its join token");
+        let mut child = Command::new(minato_bin())
+            .args(["agent", "--server", &server.url])
+            .arg("--data-dir")
+            .arg(server.dir.path().join("agent"))
+            .args(agent_args.iter().filter(|a| *a != "--with-agent"))
+            .env("MINATO_TOKEN", token.trim())
+            .env(
+                "MINATO_LOG",
+                std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start minato agent");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let logs = server.logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(mut l) = logs.lock() {
+                    l.push(format!("[agent] {line}"));
+                }
+            }
+        });
         let s = AgentServer {
             server: Some(server),
             reset_args,
             agent_args,
+            agent: Some(child),
         };
         s.wait_node_ready();
         s
+    }
+
+    /// The separate agent's process id ([`AgentServer::start_joined`]).
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(Child::id)
     }
 
     pub fn s(&self) -> &Server {
@@ -407,7 +475,12 @@ impl Drop for AgentServer {
         if std::thread::panicking() {
             self.print_diagnostics();
         }
-        // Stop the server (our child, by PID) first so the agent does not restart anything.
+        // Stop the agent and the server (our children, by PID) first so nothing restarts
+        // what reset removes.
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
         let dir = self.server.take().map(|s| s.kill9());
         let out = Command::new(minato_bin()).args(&self.reset_args).output();
         match out {

@@ -834,3 +834,75 @@ spec:
         "{taints}"
     );
 }
+
+/// `minato agent --server URL --token T` in a process of its own, as on a second machine: it
+/// fetches and checks the CA, registers its node, runs pods, and serves their logs and exec
+/// through the API server. A wrong token, or a token for another CA, is refused up front.
+#[test]
+fn an_agent_joins_by_url_and_token_and_runs_pods() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let agent = AgentServer::start_joined(&[&archive]);
+    let s = agent.s();
+    assert!(agent.agent_pid().is_some());
+    s.ok(&[
+        "run",
+        "joined",
+        "--image",
+        "localhost/busybox:1.0",
+        "--image-pull-policy",
+        "Never",
+        "--labels",
+        "app=joined",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $(hostname); exec sleep 3600",
+    ]);
+    wait_ready(s, "app=joined", 1);
+    let node = jsonpath(s, "pod/joined", "{.spec.nodeName}");
+    assert_eq!(
+        jsonpath(s, "nodes", "{.items[*].metadata.name}"),
+        node,
+        "the joined agent's node is the only node"
+    );
+    let logs = wait_for(Duration::from_secs(20), "logs of the joined pod", || {
+        let out = stdout(&s.kubectl(&["logs", "joined"]));
+        out.contains("hello from joined").then_some(out)
+    });
+    assert!(logs.contains("hello from joined"), "{logs}");
+    assert_eq!(s.ok(&["exec", "joined", "--", "hostname"]).trim(), "joined");
+
+    let token = std::fs::read_to_string(s.dir.path().join("node-token")).unwrap();
+    let token = token.trim();
+    let try_join = |token: &str| {
+        let out = Command::new("timeout")
+            .arg("30")
+            .arg(minato_e2e::minato_bin())
+            .args(["agent", "--server", &s.url])
+            .arg("--data-dir")
+            .arg(work.path().join("refused-agent"))
+            .args(["--node-name", "intruder", "--kubelet-port", "0"])
+            .env("MINATO_TOKEN", token)
+            .output()
+            .expect("run minato agent");
+        assert!(!out.status.success(), "{token} was accepted");
+        minato_e2e::stderr(&out)
+    };
+    let (prefix, _) = token.split_once("::node:").unwrap();
+    let err = try_join(&format!("{prefix}::node:wrong"));
+    assert!(err.contains("refused the join token"), "{err}");
+    let other_ca = format!(
+        "K10{}::node:{}",
+        "0".repeat(64),
+        token.rsplit(':').next().unwrap()
+    );
+    let err = try_join(&other_ca);
+    assert!(err.contains("does not match the hash"), "{err}");
+    let err = try_join("just-a-secret");
+    assert!(err.contains("K10<CA hash>::node:<secret>"), "{err}");
+    assert!(
+        !s.ok(&["get", "nodes"]).contains("intruder"),
+        "a refused agent registers nothing"
+    );
+}

@@ -1,6 +1,7 @@
 //! Service accounts end to end with the real kubectl: the `default` account and the root CA
 //! ConfigMap in every namespace (server with its controllers), ServiceAccount admission, and
-//! TokenRequest tokens that the API server then authenticates.
+//! TokenRequest tokens that the API server then authenticates; the node join token and the
+//! public CA bundle agents join with.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -248,4 +249,68 @@ fn token_requests_are_validated() {
     assert!(!kubectl_with_token(&s, &bound, &["get", "pods"])
         .status
         .success());
+}
+
+#[test]
+fn the_node_join_token_authenticates_and_the_ca_bundle_is_public() {
+    let s = Server::start_with(&["--no-controllers"]);
+    let path = s.dir.path().join("node-token");
+    let token = std::fs::read_to_string(&path)
+        .expect("node-token written on first start")
+        .trim()
+        .to_string();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&path).expect("stat").permissions(),
+    );
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the token is readable by its owner only"
+    );
+    let (hash, secret) = token
+        .strip_prefix("K10")
+        .and_then(|t| t.split_once("::node:"))
+        .unwrap_or_else(|| panic!("k3s's token format: {token}"));
+
+    // /cacerts needs no credentials and is the CA whose hash the token carries.
+    let out = Command::new("curl")
+        .args(["-sS", "--insecure", "--max-time", "10"])
+        .arg(format!("{}/cacerts", s.url))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ca = std::fs::read(s.dir.path().join("tls").join("ca.crt")).expect("ca.crt");
+    assert_eq!(out.stdout, ca);
+    let out = Command::new("sha256sum")
+        .arg(s.dir.path().join("tls").join("ca.crt"))
+        .output()
+        .expect("sha256sum");
+    assert!(stdout(&out).starts_with(hash), "{} vs {hash}", stdout(&out));
+
+    // The whole token authenticates, in the nodes' group; its secret alone does not.
+    let out = kubectl_with_token(&s, &token, &["auth", "whoami", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("whoami JSON");
+    assert_eq!(
+        review["status"]["userInfo"]["username"],
+        "system:node-agent"
+    );
+    let groups = review["status"]["userInfo"]["groups"].to_string();
+    assert!(groups.contains("\"system:nodes\""), "{groups}");
+    let out = kubectl_with_token(&s, secret, &["get", "nodes"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    // kubectl words a 401 on its discovery request so.
+    assert!(
+        err.contains("Unauthorized") || err.contains("asked for the client to provide credentials"),
+        "{err}"
+    );
+
+    // A restart keeps the token.
+    let dir = s.kill9();
+    let s = Server::start_in(dir, &["--no-controllers"]);
+    let again = std::fs::read_to_string(s.dir.path().join("node-token")).expect("node-token");
+    assert_eq!(again.trim(), token);
+    let out = kubectl_with_token(&s, &token, &["get", "nodes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -39,8 +39,12 @@ impl Authorizer for AllowAll {
 
 /// Paths anyone may read without credentials, as upstream's system:public-info-viewer role.
 pub fn is_public_path(path: &str) -> bool {
-    matches!(path, "/healthz" | "/livez" | "/readyz" | "/version")
-        || path.starts_with("/healthz/")
+    // `/cacerts` (as k3s): the CA bundle is public; a joining agent checks it against the hash
+    // in its join token before trusting it.
+    matches!(
+        path,
+        "/healthz" | "/livez" | "/readyz" | "/version" | "/cacerts"
+    ) || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
 }

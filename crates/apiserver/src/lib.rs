@@ -15,6 +15,7 @@ pub mod eviction;
 pub mod fieldmanager;
 pub mod filter;
 pub mod http;
+pub mod join;
 pub mod meta;
 pub mod metrics;
 pub mod nodeproxy;

@@ -121,7 +121,7 @@ impl KubeletClient {
 /// kube-apiserver runs without `--kubelet-certificate-authority`: the connection is encrypted
 /// and the API server authenticates itself, but the agent is not authenticated.
 #[derive(Debug)]
-struct AnyServerCert(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AnyServerCert(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AnyServerCert {
     fn verify_server_cert(

@@ -35,6 +35,8 @@ pub struct Config {
     pub node_port_range: (u16, u16),
     /// Largest request body accepted (upstream: 3 MiB).
     pub max_request_bytes: usize,
+    /// More addresses the serving certificate names (the host's, when listening on all).
+    pub extra_san_ips: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             service_cidr: "10.96.0.0/12".into(),
             node_port_range: (30000, 32767),
             max_request_bytes: 3 * 1024 * 1024,
+            extra_san_ips: Vec::new(),
         }
     }
 }
@@ -67,6 +70,10 @@ pub struct State {
     pub kubelet: crate::nodeproxy::KubeletClient,
     /// Signs and verifies service account tokens.
     pub tokens: crate::tokens::TokenIssuer,
+    /// The token node agents join with (`<data dir>/node-token`).
+    pub join_token: crate::join::JoinToken,
+    /// The cluster CA bundle (PEM), served to joining agents at `/cacerts`.
+    pub ca_pem: String,
     /// Recent events decoded and encoded once for all watchers.
     pub watch_cache: crate::watch_cache::WatchCache,
 }
@@ -116,6 +123,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         source,
     })?;
     let mut extra_ips = vec![addr.ip()];
+    extra_ips.extend(config.extra_san_ips.iter().copied());
     if let Some(ip) = crate::alloc::first_service_ip(&config.service_cidr) {
         extra_ips.push(ip.into());
     }
@@ -123,6 +131,8 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
     let kubelet = crate::nodeproxy::KubeletClient::load_or_create(&config.data_dir.join("tls"))
         .map_err(|e| StartError::Config(e.to_string()))?;
     let tokens = crate::tokens::TokenIssuer::load_or_create(&config.data_dir.join("tls"))
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let join_token = crate::join::load_or_create(&config.data_dir, &pki.ca_cert_pem)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let acceptor =
         crate::http::tls_acceptor(&pki.ca_cert_pem, &pki.server_cert_pem, &pki.server_key_pem)?;
@@ -164,6 +174,8 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         started: Instant::now(),
         kubelet,
         tokens,
+        join_token,
+        ca_pem: pki.ca_cert_pem.clone(),
         watch_cache: Default::default(),
     });
     crate::bootstrap::run(&state, addr)
@@ -202,6 +214,10 @@ pub fn error_response(e: &ApiError) -> Response {
 }
 
 fn text_response(status: u16, text: &'static str) -> Response {
+    text_response_owned(status, text.to_string())
+}
+
+fn text_response_owned(status: u16, text: String) -> Response {
     http::Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
@@ -236,12 +252,19 @@ async fn handle_inner(
     if is_public_path(&path) {
         return Ok(match path.as_str() {
             "/version" => json_response(200, &version_info()),
+            "/cacerts" => text_response_owned(200, state.ca_pem.clone()),
             _ => text_response(200, "ok"),
         });
     }
-    // A client certificate wins, then a service account bearer token (upstream's order).
+    // A client certificate wins, then a bearer token: the node join token, else a service
+    // account token (upstream's order: x509, then token authenticators).
     let user = match peer.cert_user.clone() {
         Some(user) => user,
+        None if crate::tokens::bearer(req.headers())
+            .is_some_and(|t| crate::join::bearer_matches(&state.join_token, t)) =>
+        {
+            crate::join::node_agent_user()
+        }
         None => crate::tokens::authenticate(state, req.headers()).await?,
     };
 

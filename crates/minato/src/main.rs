@@ -127,15 +127,23 @@ struct NodeArgs {
 
 #[derive(Parser)]
 struct AgentArgs {
-    /// kubeconfig of the API server to work for.
-    #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: PathBuf,
+    /// URL of the API server to join, e.g. https://10.0.0.1:6443 (with --token).
+    #[arg(long, requires = "token")]
+    server: Option<String>,
+    /// The server's join token (its <data dir>/node-token): K10<CA hash>::node:<secret>.
+    /// The agent fetches the cluster CA from the server and checks it against the hash.
+    #[arg(long, env = "MINATO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// kubeconfig of the API server to work for (instead of --server and --token).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: the cluster CA (PEM); only clients with certificates it signed may
+    /// call the agent. With --server, the CA comes from the server.
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
     /// Where images, containers, volumes and logs live.
     #[arg(long, default_value = "/var/lib/minato/agent")]
     data_dir: PathBuf,
-    /// The cluster CA (PEM): only clients with certificates it signed may call the agent.
-    #[arg(long)]
-    client_ca_file: PathBuf,
     /// The Service range (kept on the pod bridge, never routed out).
     #[arg(long, default_value = "10.96.0.0/12")]
     service_cidr: String,
@@ -216,6 +224,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let mut config = minato_apiserver::Config::new(args.listen, args.data_dir.clone());
     config.service_cidr = args.service_cidr.clone();
     config.node_port_range = parse_port_range(&args.node_port_range)?;
+    // Listening on every address: agents on other machines reach us at the host's address,
+    // which the serving certificate must then name.
+    let public_ip = if args.listen.ip().is_unspecified() {
+        let ip = args
+            .node
+            .node_ip
+            .unwrap_or_else(minato_agent::host::default_ip);
+        config.extra_san_ips.push(ip);
+        Some(ip)
+    } else {
+        None
+    };
     let running = minato_apiserver::server::start(config, store).await?;
     tracing::info!(
         addr = %running.addr,
@@ -227,6 +247,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         "minato is ready on https://{} (kubeconfig: {})",
         running.addr,
         running.kubeconfig.display()
+    );
+    let join_addr = match public_ip {
+        Some(ip) => std::net::SocketAddr::new(ip, running.addr.port()),
+        None => running.addr,
+    };
+    eprintln!(
+        "other machines join as nodes with: minato agent --server https://{join_addr} --token \"$(cat {})\"",
+        minato_apiserver::join::token_path(&args.data_dir).display()
     );
     // The cluster CA the API server just loaded or made: the agent trusts callers it signed
     // (and signs its serving certificate with it); the controllers publish it.
@@ -362,8 +390,29 @@ fn agent_config(
 }
 
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
-    let ca = std::fs::read_to_string(&args.client_ca_file)
-        .with_context(|| format!("cannot read {}", args.client_ca_file.display()))?;
+    let (client, ca) = match (&args.server, &args.kubeconfig) {
+        (Some(server), None) => {
+            let token = args
+                .token
+                .as_deref()
+                .context("--server needs --token (the server's <data dir>/node-token)")?;
+            join(server, token).await?
+        }
+        (None, Some(kubeconfig)) => {
+            let ca_file = args
+                .client_ca_file
+                .as_ref()
+                .context("--kubeconfig needs --client-ca-file (the cluster CA)")?;
+            let ca = std::fs::read_to_string(ca_file)
+                .with_context(|| format!("cannot read {}", ca_file.display()))?;
+            (kube_client(kubeconfig).await?, ca)
+        }
+        (Some(_), Some(_)) => anyhow::bail!("give either --server and --token, or --kubeconfig"),
+        (None, None) => anyhow::bail!(
+            "say which API server to join: --server URL --token T (the token is in the \
+             server's <data dir>/node-token), or --kubeconfig F --client-ca-file CA"
+        ),
+    };
     let config = agent_config(
         &args.node,
         args.data_dir,
@@ -371,11 +420,65 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         None,
         Some(args.service_cidr),
     )?;
-    let client = kube_client(&args.kubeconfig).await?;
     tokio::select! {
         r = minato_agent::run(client, config) => r.context("node agent failed"),
         _ = shutdown_signal() => Ok(()),
     }
+}
+
+/// Joins a server by URL and join token: fetches the CA bundle from `/cacerts` without
+/// trusting the connection, accepts it only if its hash is the one in the token, then builds a
+/// client that verifies the server with that CA and authenticates with the token.
+async fn join(server: &str, token: &str) -> anyhow::Result<(kube::Client, String)> {
+    let parsed = minato_apiserver::join::JoinToken::parse(token)?;
+    let url: http::Uri = server.parse().with_context(|| {
+        format!("--server {server:?} is not a URL (e.g. https://10.0.0.1:6443)")
+    })?;
+    if url.scheme_str() != Some("https") {
+        anyhow::bail!("--server {server:?} must be an https:// URL");
+    }
+    let ca = minato_apiserver::join::fetch_ca_bundle(&url).await?;
+    let ca = String::from_utf8(ca).context("the CA bundle the server sent is not text")?;
+    if !parsed.ca_matches(ca.as_bytes()) {
+        anyhow::bail!(
+            "the CA that {server} serves does not match the hash in the join token: either the \
+             token is from another server, or something between us poses as the server"
+        );
+    }
+    let kubeconfig = join_kubeconfig(server, &ca, token);
+    let kc = kube::config::Kubeconfig::from_yaml(&kubeconfig)
+        .context("cannot build the agent's kubeconfig")?;
+    let config = with_user_agent(
+        kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .context("cannot build the agent's client configuration")?,
+    );
+    let client = kube::Client::try_from(config).context("cannot build an API client")?;
+    // Fail now, with a clear message, if the server refuses the token (`/api` needs
+    // credentials; `/version` would not).
+    client.list_core_api_versions().await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 401 => anyhow::anyhow!(
+            "{server} refused the join token (401): copy it again from the server's \
+             <data dir>/node-token"
+        ),
+        e => anyhow::Error::new(e).context(format!("cannot reach the API server at {server}")),
+    })?;
+    Ok((client, ca))
+}
+
+/// A kubeconfig naming `server`, trusting `ca_pem` and authenticating with `token`.
+fn join_kubeconfig(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes());
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "minato", "cluster": {"server": server, "certificate-authority-data": ca}}],
+        "users": [{"name": "node-agent", "user": {"token": token.trim()}}],
+        "contexts": [{"name": "minato", "context": {"cluster": "minato", "user": "node-agent"}}],
+        "current-context": "minato",
+    })
+    .to_string()
 }
 
 async fn reset(args: ResetArgs) -> anyhow::Result<()> {
@@ -403,14 +506,19 @@ async fn images(cmd: ImagesCommand) -> anyhow::Result<()> {
 async fn kube_config(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Config> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("cannot read kubeconfig {}", kubeconfig.display()))?;
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .context("the kubeconfig does not describe a usable cluster")?;
+    Ok(with_user_agent(config))
+}
+
+/// Names a client as upstream's controller manager, so managedFields and events read the same.
+fn with_user_agent(mut config: kube::Config) -> kube::Config {
     config.headers.push((
         http::header::USER_AGENT,
         http::HeaderValue::from_static("kube-controller-manager/v1.33.0 (linux/amd64) minato"),
     ));
-    Ok(config)
+    config
 }
 
 async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
