@@ -301,16 +301,13 @@ pub async fn podstartup(args: &Args) -> Result<Section> {
         Server::launch_with(&bin, Some(work.path()), &extra).await?
     } else {
         // The server allocates the node's pod range and Service IPs from the same ranges.
-        let server_args: Vec<String> = [
+        let server_args = [
             "--no-agent",
             "--cluster-cidr",
             CLUSTER_CIDR,
             "--service-cidr",
             SERVICE_CIDR,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        ];
         Server::launch_with(&bin, Some(work.path()), &server_args).await?
     };
     let (pid, kubeconfig, data_dir) = (

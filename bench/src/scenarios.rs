@@ -179,10 +179,7 @@ pub async fn startup(args: &Args, bin: &Path) -> Result<Section> {
     let mut sec = Section::default();
     // Idle RSS of the API server alone (what upstream's kube-apiserver figure measures) and of
     // the control plane `minato server --no-agent` runs (API server, controllers, scheduler).
-    let api_only: Vec<String> = ["--no-agent", "--no-controllers", "--no-scheduler"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let api_only = ["--no-agent", "--no-controllers", "--no-scheduler"];
     let (mut ready, mut rss, mut rss_cp) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..args.startup_runs.max(1) {
         let s = Server::launch_with(bin, None, &api_only).await?;

@@ -26,13 +26,17 @@ const POLL: Duration = Duration::from_millis(2);
 impl Server {
     /// A plain API server: no node agent (it would make a bridge and cgroups on the host).
     pub async fn launch(bin: &Path) -> Result<Server> {
-        Self::launch_with(bin, None, &["--no-agent".to_string()]).await
+        Self::launch_with(bin, None, &["--no-agent"]).await
     }
 
     /// Launches with extra server flags. With `base`, the data dir is `base/data` and the log
     /// `base/server.log`, and the caller removes them (e.g. only after `minato reset`);
     /// otherwise both live in a temp dir removed on drop.
-    pub async fn launch_with(bin: &Path, base: Option<&Path>, extra: &[String]) -> Result<Server> {
+    pub async fn launch_with<S: AsRef<std::ffi::OsStr>>(
+        bin: &Path,
+        base: Option<&Path>,
+        extra: &[S],
+    ) -> Result<Server> {
         let (dir, base) = match base {
             Some(b) => (None, b.to_path_buf()),
             None => {

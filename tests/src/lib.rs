@@ -27,6 +27,20 @@ pub fn minato_bin() -> PathBuf {
     bin
 }
 
+/// `minato ARGS…` as the tests run it: the log level from `$MINATO_LOG` (default warn), stdout
+/// discarded, stderr piped for the caller to collect.
+fn minato_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(minato_bin());
+    cmd.args(args)
+        .env(
+            "MINATO_LOG",
+            std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// A running server, stopped (by PID) when dropped.
 pub struct Server {
     child: Child,
@@ -57,16 +71,9 @@ impl Server {
             args.push("--no-agent");
         }
         args.retain(|a| *a != "--with-agent");
-        let mut child = Command::new(minato_bin())
-            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut child = minato_command(&["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
             .args(&args)
-            .env(
-                "MINATO_LOG",
-                std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("start minato server");
         let stderr = child.stderr.take().expect("stderr piped");
@@ -363,18 +370,10 @@ impl AgentServer {
         );
         let token = std::fs::read_to_string(server.dir.path().join("node-token"))
             .expect("the server wrote its join token");
-        let mut child = Command::new(minato_bin())
-            .args(["agent", "--server", &server.url])
-            .arg("--data-dir")
+        let mut child = minato_command(&["agent", "--server", &server.url, "--data-dir"])
             .arg(server.dir.path().join("agent"))
             .args(agent_args.iter().filter(|a| *a != "--with-agent"))
             .env("MINATO_TOKEN", token.trim())
-            .env(
-                "MINATO_LOG",
-                std::env::var("MINATO_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("start minato agent");
         let stderr = child.stderr.take().expect("stderr piped");
