@@ -134,8 +134,8 @@ struct AgentArgs {
     /// The agent fetches the cluster CA from the server and checks it against the hash.
     #[arg(long, env = "MINATO_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// kubeconfig of the API server to work for (instead of --server and --token).
-    #[arg(long)]
+    /// kubeconfig of the API server to work for (used when --server is not given).
+    #[arg(long, env = "KUBECONFIG")]
     kubeconfig: Option<PathBuf>,
     /// With --kubeconfig: the cluster CA (PEM); only clients with certificates it signed may
     /// call the agent. With --server, the CA comes from the server.
@@ -391,7 +391,8 @@ fn agent_config(
 
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let (client, ca) = match (&args.server, &args.kubeconfig) {
-        (Some(server), None) => {
+        // --server wins over a kubeconfig, which may come from $KUBECONFIG unasked.
+        (Some(server), _) => {
             let token = args
                 .token
                 .as_deref()
@@ -407,7 +408,6 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", ca_file.display()))?;
             (kube_client(kubeconfig).await?, ca)
         }
-        (Some(_), Some(_)) => anyhow::bail!("give either --server and --token, or --kubeconfig"),
         (None, None) => anyhow::bail!(
             "say which API server to join: --server URL --token T (the token is in the \
              server's <data dir>/node-token), or --kubeconfig F --client-ca-file CA"
