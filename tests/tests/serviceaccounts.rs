@@ -41,6 +41,19 @@ fn kubectl_with_token(s: &Server, token: &str, args: &[&str]) -> Output {
         .expect("kubectl on PATH")
 }
 
+/// `kubectl auth whoami` authenticating with `token`: the user name, and the groups as JSON
+/// text (tests look for `"group"` in it).
+fn whoami_with_token(s: &Server, token: &str) -> (String, String) {
+    let out = kubectl_with_token(s, token, &["auth", "whoami", "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("whoami JSON");
+    let user = &review["status"]["userInfo"];
+    (
+        user["username"].as_str().unwrap_or_default().to_string(),
+        user["groups"].to_string(),
+    )
+}
+
 fn exists(s: &Server, args: &[&str]) -> bool {
     s.kubectl(args).status.success()
 }
@@ -153,14 +166,8 @@ fn create_token_issues_a_jwt_the_server_authenticates() {
 
     let out = kubectl_with_token(&s, &token, &["get", "pods"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = kubectl_with_token(&s, &token, &["auth", "whoami", "-o", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("whoami JSON");
-    assert_eq!(
-        review["status"]["userInfo"]["username"],
-        "system:serviceaccount:default:default"
-    );
-    let groups = review["status"]["userInfo"]["groups"].to_string();
+    let (username, groups) = whoami_with_token(&s, &token);
+    assert_eq!(username, "system:serviceaccount:default:default");
     for g in [
         "system:serviceaccounts",
         "system:serviceaccounts:default",
@@ -288,14 +295,8 @@ fn the_node_join_token_authenticates_and_the_ca_bundle_is_public() {
     assert!(stdout(&out).starts_with(hash), "{} vs {hash}", stdout(&out));
 
     // The whole token authenticates, in the nodes' group; its secret alone does not.
-    let out = kubectl_with_token(&s, &token, &["auth", "whoami", "-o", "json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let review: serde_json::Value = serde_json::from_slice(&out.stdout).expect("whoami JSON");
-    assert_eq!(
-        review["status"]["userInfo"]["username"],
-        "system:node-agent"
-    );
-    let groups = review["status"]["userInfo"]["groups"].to_string();
+    let (username, groups) = whoami_with_token(&s, &token);
+    assert_eq!(username, "system:node-agent");
     assert!(groups.contains("\"system:nodes\""), "{groups}");
     let out = kubectl_with_token(&s, secret, &["get", "nodes"]);
     assert!(!out.status.success());
