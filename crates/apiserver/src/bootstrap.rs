@@ -13,7 +13,7 @@ use crate::request::Query;
 use crate::resource::{list_objects, Route};
 use crate::server::State;
 
-async fn ensure(
+pub(crate) async fn ensure(
     state: &Arc<State>,
     group: &str,
     version: &str,

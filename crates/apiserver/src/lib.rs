@@ -1,6 +1,7 @@
 //! The minato API server: a Kubernetes-compatible HTTPS API on a revisioned store.
 //!
-//! Request path: TLS + client certificate (authentication) → authorization hook → routing →
+//! Request path: TLS + client certificate (authentication) → authorization hook → priority and
+//! fairness (a seat, a fair queue, or 429) → routing →
 //! one generic resource path for every kind (decode, defaulting, validation, admission,
 //! store, watch), with per-kind behaviour from the kind registry's strategies.
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod eviction;
 pub mod fieldmanager;
 pub mod filter;
+pub mod flowcontrol;
 pub mod http;
 pub mod join;
 pub mod meta;

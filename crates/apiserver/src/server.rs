@@ -37,6 +37,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// More addresses the serving certificate names (the host's, when listening on all).
     pub extra_san_ips: Vec<std::net::IpAddr>,
+    /// Seats the limited priority levels share (upstream: --max-requests-inflight +
+    /// --max-mutating-requests-inflight, 400 + 200).
+    pub server_concurrency_limit: usize,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             node_port_range: (30000, 32767),
             max_request_bytes: 3 * 1024 * 1024,
             extra_san_ips: Vec::new(),
+            server_concurrency_limit: 600,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct State {
     pub ca_pem: String,
     /// Recent events decoded and encoded once for all watchers.
     pub watch_cache: crate::watch_cache::WatchCache,
+    /// API Priority and Fairness: classification and seats.
+    pub flow_control: minato_flowcontrol::FlowControl,
 }
 
 /// A started server.
@@ -162,6 +168,9 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
     let registry = Arc::new(registry);
     let allocators = Allocators::new(&config.service_cidr, config.node_port_range)
         .map_err(StartError::Config)?;
+    let flow_control = minato_flowcontrol::FlowControl::new(minato_flowcontrol::Settings {
+        server_concurrency_limit: config.server_concurrency_limit,
+    });
     let state = Arc::new(State {
         config,
         store,
@@ -177,6 +186,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         join_token,
         ca_pem: pki.ca_cert_pem.clone(),
         watch_cache: Default::default(),
+        flow_control,
     });
     crate::bootstrap::run(&state, addr)
         .await
@@ -185,6 +195,10 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         .await
         .map_err(|e| StartError::Bootstrap(e.to_string()))?;
     crate::crds::spawn(state.clone());
+    crate::flowcontrol::bootstrap(&state)
+        .await
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    crate::flowcontrol::spawn(state.clone());
 
     let handler_state = state.clone();
     let handler = move |req, peer| {
@@ -286,7 +300,73 @@ async fn handle_inner(
     };
 
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
+    let route = match segments.as_slice() {
+        ["api", "v1", rest @ ..] if !rest.is_empty() => Some(crate::resource::Route::parse(
+            &state.registry,
+            "",
+            "v1",
+            rest,
+        )?),
+        ["apis", group, version, rest @ ..]
+            if !rest.is_empty() && *group != crate::metrics::GROUP =>
+        {
+            Some(crate::resource::Route::parse(
+                &state.registry,
+                group,
+                version,
+                rest,
+            )?)
+        }
+        _ => None,
+    };
+    let verb = match &route {
+        Some(route) => {
+            let verb = request_verb(&parts.method, route, &query);
+            authorize(state, &user, verb, route, &path)?;
+            verb.to_string()
+        }
+        None => parts.method.as_str().to_ascii_lowercase(),
+    };
+
+    let classification = crate::flowcontrol::classify(
+        state,
+        &crate::flowcontrol::Request {
+            user: &user,
+            verb: &verb,
+            route: route.as_ref(),
+            path: &path,
+        },
+    );
+    // Held until the handler returns: for a watch, until its response starts.
+    let _seat = if crate::flowcontrol::is_long_running(route.as_ref()) {
+        None
+    } else {
+        match classification
+            .acquire(crate::flowcontrol::wait_limit(&query))
+            .await
+        {
+            Ok(seat) => Some(seat),
+            Err(why) => return Ok(crate::flowcontrol::too_many_requests(&classification, why)),
+        }
+    };
+    let mut resp = match route {
+        Some(route) => crate::resource::handle(state, route, parts, body_bytes, query, user).await,
+        None => non_resource(state, &segments, &parts, &query, &user, &path).await,
+    }
+    .unwrap_or_else(|e| error_response(&e));
+    crate::flowcontrol::set_headers(&mut resp, &classification);
+    Ok(resp)
+}
+
+async fn non_resource(
+    state: &Arc<State>,
+    segments: &[&str],
+    parts: &http::request::Parts,
+    query: &Query,
+    user: &UserInfo,
+    path: &str,
+) -> ApiResult<Response> {
+    match segments {
         ["api"] => {
             if let Some(v) = wants_aggregated_discovery(&parts.headers) {
                 return Ok(aggregated_response(
@@ -313,10 +393,14 @@ async fn handle_inner(
         }
         ["openapi", "v2"] => crate::openapi::v2(state, &parts.headers),
         ["openapi", "v3"] => crate::openapi::v3_index(state),
-        ["openapi", "v3", rest @ ..] => crate::openapi::v3_document(state, &rest.join("/"), &query),
+        ["openapi", "v3", rest @ ..] => crate::openapi::v3_document(state, &rest.join("/"), query),
         ["apis", crate::metrics::GROUP, rest @ ..] => {
-            crate::metrics::handle(state, &user, &parts.method, rest, &query, &path).await
+            crate::metrics::handle(state, user, &parts.method, rest, query, path).await
         }
+        ["debug", "api_priority_and_fairness", "dump_priority_levels"] => Ok(text_response_owned(
+            200,
+            state.flow_control.dump_priority_levels(),
+        )),
         ["api", "v1"] => crate::discovery::api_resource_list(&state.registry, "", "v1")
             .map(|v| json_response(200, &v))
             .ok_or_else(ApiError::path_not_found),
@@ -327,16 +411,6 @@ async fn handle_inner(
             crate::discovery::api_resource_list(&state.registry, group, version)
                 .map(|v| json_response(200, &v))
                 .ok_or_else(ApiError::path_not_found)
-        }
-        ["api", "v1", rest @ ..] => {
-            let route = crate::resource::Route::parse(&state.registry, "", "v1", rest)?;
-            authorize(state, &user, &parts.method, &route, &query, &path)?;
-            crate::resource::handle(state, route, parts, body_bytes, query, user).await
-        }
-        ["apis", group, version, rest @ ..] => {
-            let route = crate::resource::Route::parse(&state.registry, group, version, rest)?;
-            authorize(state, &user, &parts.method, &route, &query, &path)?;
-            crate::resource::handle(state, route, parts, body_bytes, query, user).await
         }
         _ => Err(ApiError::path_not_found()),
     }
@@ -355,15 +429,17 @@ fn aggregated_response(body: &Value, version: &str) -> Response {
         .unwrap_or_else(|_| http::Response::new(crate::http::empty()))
 }
 
-fn authorize(
-    state: &State,
-    user: &UserInfo,
-    method: &Method,
-    route: &crate::resource::Route,
-    query: &Query,
-    path: &str,
-) -> ApiResult<()> {
-    let verb = match *method {
+/// The authorization verb of a resource request.
+fn request_verb(method: &Method, route: &crate::resource::Route, query: &Query) -> &'static str {
+    // Connecting to a pod is `create` whatever the method (WebSocket upgrades are GETs), as
+    // upstream with AuthorizePodWebsocketUpgradeCreatePermission.
+    if matches!(
+        route.subresource.as_deref(),
+        Some("exec" | "attach" | "portforward")
+    ) {
+        return "create";
+    }
+    match *method {
         Method::GET | Method::HEAD => {
             if query.flag("watch") {
                 "watch"
@@ -384,13 +460,16 @@ fn authorize(
             }
         }
         _ => "unknown",
-    };
-    // Connecting to a pod is `create` whatever the method (WebSocket upgrades are GETs), as
-    // upstream with AuthorizePodWebsocketUpgradeCreatePermission.
-    let verb = match route.subresource.as_deref() {
-        Some("exec" | "attach" | "portforward") => "create",
-        _ => verb,
-    };
+    }
+}
+
+fn authorize(
+    state: &State,
+    user: &UserInfo,
+    verb: &str,
+    route: &crate::resource::Route,
+    path: &str,
+) -> ApiResult<()> {
     let attrs = Attributes {
         verb: verb.to_string(),
         group: route.entry.info.group.clone(),

@@ -180,6 +180,13 @@ struct ServerArgs {
     /// NodePort range, as FIRST-LAST.
     #[arg(long, default_value = "30000-32767")]
     node_port_range: String,
+    /// Seats for non-mutating requests; with --max-mutating-requests-inflight, the seats API
+    /// Priority and Fairness shares among the priority levels (as upstream).
+    #[arg(long, default_value_t = 400)]
+    max_requests_inflight: usize,
+    /// Seats for mutating requests (added to --max-requests-inflight).
+    #[arg(long, default_value_t = 200)]
+    max_mutating_requests_inflight: usize,
     /// Do not run the controllers in this process (run `minato controller-manager` instead).
     #[arg(long)]
     no_controllers: bool,
@@ -224,6 +231,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let mut config = minato_apiserver::Config::new(args.listen, args.data_dir.clone());
     config.service_cidr = args.service_cidr.clone();
     config.node_port_range = parse_port_range(&args.node_port_range)?;
+    config.server_concurrency_limit =
+        args.max_requests_inflight + args.max_mutating_requests_inflight;
+    if config.server_concurrency_limit == 0 {
+        anyhow::bail!(
+            "--max-requests-inflight plus --max-mutating-requests-inflight must be at least 1"
+        );
+    }
     // Listening on every address: agents on other machines reach us at the host's address,
     // which the serving certificate must then name.
     let public_ip = if args.listen.ip().is_unspecified() {

@@ -369,6 +369,23 @@ fn defs() -> Vec<Def> {
         def("events.k8s.io", "v1", "Event", "events", true)
             .short(&["ev"])
             .served_only(),
+        // flowcontrol.apiserver.k8s.io
+        def(
+            "flowcontrol.apiserver.k8s.io",
+            "v1",
+            "FlowSchema",
+            "flowschemas",
+            false,
+        )
+        .subs(&[STATUS]),
+        def(
+            "flowcontrol.apiserver.k8s.io",
+            "v1",
+            "PriorityLevelConfiguration",
+            "prioritylevelconfigurations",
+            false,
+        )
+        .subs(&[STATUS]),
         // networking.k8s.io
         def(
             "networking.k8s.io",

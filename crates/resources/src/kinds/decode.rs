@@ -630,6 +630,9 @@ pub fn decode_builtin(
         ("coordination.k8s.io", "v1", "Lease") => api::coordination::v1::Lease,
         ("discovery.k8s.io", "v1", "EndpointSlice") => api::discovery::v1::EndpointSlice,
         ("events.k8s.io", "v1", "Event") => api::events::v1::Event,
+        ("flowcontrol.apiserver.k8s.io", "v1", "FlowSchema") => api::flowcontrol::v1::FlowSchema,
+        ("flowcontrol.apiserver.k8s.io", "v1", "PriorityLevelConfiguration") =>
+            api::flowcontrol::v1::PriorityLevelConfiguration,
         ("networking.k8s.io", "v1", "IngressClass") => api::networking::v1::IngressClass,
         ("networking.k8s.io", "v1", "Ingress") => api::networking::v1::Ingress,
         ("networking.k8s.io", "v1", "NetworkPolicy") => api::networking::v1::NetworkPolicy,

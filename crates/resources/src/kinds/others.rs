@@ -17,6 +17,7 @@ use crate::strategy::{DecodeError, Decoded, Strategy};
 mod autoscaling;
 mod core;
 mod events;
+mod flowcontrol;
 mod misc;
 mod networking;
 mod util;
@@ -203,6 +204,7 @@ pub fn strategy_for(info: &ResourceInfo) -> Option<Arc<dyn Strategy>> {
     let spec = core::spec(info)
         .or_else(|| networking::spec(info))
         .or_else(|| misc::spec(info))
+        .or_else(|| flowcontrol::spec(info))
         .unwrap_or_default();
     Some(Arc::new(Kind {
         group: info.group.clone(),
