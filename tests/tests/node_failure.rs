@@ -1,6 +1,6 @@
 //! A node whose lease stops looks dead to the control plane: it turns Unknown and tainted, its
-//! pods are evicted after their tolerationSeconds, and their ReplicaSet replaces them on the
-//! live nodes.
+//! pods turn not Ready, are evicted after their tolerationSeconds, and their ReplicaSet replaces
+//! them on the live nodes.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -140,4 +140,22 @@ fn pods_of_a_dead_node_are_replaced_on_live_nodes() {
     );
     // The dead node's pod was evicted (it stays Terminating until its node confirms, as upstream).
     assert!(pods(&s).iter().all(|(n, _, t)| n != "extra-0" || *t));
+    // When the node went Unknown its pod went not Ready with it (upstream's MarkPodsNotReady),
+    // with a NodeNotReady warning on the pod.
+    assert!(pods(&s).iter().all(|(n, r, _)| n != "extra-0" || !*r));
+    wait(
+        "a NodeNotReady event on the pod",
+        Duration::from_secs(10),
+        || {
+            let events = s.get_json(&["events"]);
+            events["items"].as_array().is_some_and(|items| {
+                items.iter().any(|e| {
+                    e["reason"] == "NodeNotReady"
+                        && e["type"] == "Warning"
+                        && e["involvedObject"]["kind"] == "Pod"
+                        && e["message"] == "Node is not ready"
+                })
+            })
+        },
+    );
 }

@@ -7,6 +7,10 @@
 //!   conditions it reports) become `Unknown` with reason `NodeStatusUnknown`. A node that never
 //!   posted a Ready condition gets `Unknown`/`NodeStatusNeverUpdated` once
 //!   [`NodeLifecycleConfig::startup_grace_period`] has passed since its creation.
+//! * **Pods of a silent node.** When the controller marks a Ready node Unknown, every pod bound
+//!   to it that is Ready gets Ready=False (and a `NodeNotReady` warning), so endpoints stop
+//!   listing it ([`pods_to_mark_not_ready`]; upstream's MarkPodsNotReady). Failed
+//!   updates are retried on later passes while the node stays not Ready.
 //! * **Taints.** Ready=Unknown → `node.kubernetes.io/unreachable` NoExecute + NoSchedule;
 //!   Ready=False → `node.kubernetes.io/not-ready` NoExecute + NoSchedule; Ready=True → both
 //!   removed. NoExecute taints carry `timeAdded`.
@@ -27,7 +31,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, PodStatus, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -320,6 +324,31 @@ pub enum Eviction {
     At(Timestamp),
 }
 
+/// Pods bound to `node` whose Ready condition is True (upstream's MarkPodsNotReady touches
+/// only those: the others keep their condition and its transition time).
+pub fn pods_to_mark_not_ready<'a>(pods: &'a [Arc<Pod>], node: &str) -> Vec<&'a Pod> {
+    pods.iter()
+        .map(|p| &**p)
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .collect()
+}
+
+/// The status patch that turns a pod's Ready condition False (strategic merge by `type`,
+/// so the other conditions stay).
+pub fn not_ready_patch(now: Timestamp) -> serde_json::Value {
+    json!({"status": {"conditions": [{
+        "type": "Ready",
+        "status": "False",
+        "lastTransitionTime": Time(now),
+    }]}})
+}
+
 /// Decides the fate of `pod` on a node carrying `taints` at `now`. A NoExecute taint without
 /// `timeAdded` counts from `fallback_start` (when the controller first saw it).
 pub fn pod_eviction(
@@ -386,6 +415,9 @@ struct Ctx {
     first_seen: HashMap<(String, String), Timestamp>,
     /// UIDs of pods already deleted whose deletion the cache has not shown yet.
     evicted: HashSet<String>,
+    /// Nodes this controller marked not Ready whose pods still need Ready=False (kept until
+    /// every update succeeded, or the node is Ready again).
+    mark_pods: HashSet<String>,
 }
 
 /// Runs the node lifecycle controller with upstream's timing until a watch ends.
@@ -439,8 +471,14 @@ pub async fn run_node_lifecycle_controller_with(
         pod_w,
         watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).modify(|p| {
             crate::podutil::strip_managed_fields(p);
-            // Eviction needs only the pod's identity, node and tolerations.
-            p.status = None;
+            // Eviction needs only the pod's identity, node and tolerations; marking pods of
+            // a silent node not ready needs their Ready condition.
+            p.status = p.status.take().map(|s| PodStatus {
+                conditions: s
+                    .conditions
+                    .map(|cs| cs.into_iter().filter(|c| c.type_ == "Ready").collect()),
+                ..PodStatus::default()
+            });
             if let Some(spec) = p.spec.as_mut() {
                 spec.containers.clear();
                 spec.init_containers = None;
@@ -465,6 +503,7 @@ pub async fn run_node_lifecycle_controller_with(
         pods,
         first_seen: HashMap::new(),
         evicted: HashSet::new(),
+        mark_pods: HashSet::new(),
     };
     let work = async {
         let _ = ctx.nodes.wait_until_ready().await;
@@ -510,7 +549,10 @@ impl Ctx {
                 .leases
                 .get(&reflector::ObjectRef::new(&name).within(LEASE_NAMESPACE));
             let node = match self.sync_node(&node, lease.as_deref(), now).await {
-                Ok((node, recheck)) => {
+                Ok((node, recheck, went_not_ready)) => {
+                    if went_not_ready {
+                        self.mark_pods.insert(name.clone());
+                    }
                     if let Some(r) = recheck {
                         next = Some(next.map_or(r, |n| n.min(r)));
                     }
@@ -521,7 +563,14 @@ impl Ctx {
                     std::borrow::Cow::Borrowed(&*node)
                 }
             };
+            if ready_status(&node) == Some("True") {
+                self.mark_pods.remove(&name);
+            }
             taints_by_node.insert(name, no_execute_taints(&node));
+        }
+        self.mark_pods.retain(|n| taints_by_node.contains_key(n));
+        if !self.mark_pods.is_empty() {
+            self.mark_pods_not_ready(now).await;
         }
         self.first_seen.retain(|(n, k), _| {
             taints_by_node
@@ -595,12 +644,13 @@ impl Ctx {
         node: &'a Node,
         lease: Option<&Lease>,
         now: Timestamp,
-    ) -> Result<(std::borrow::Cow<'a, Node>, Option<Timestamp>), Error> {
+    ) -> Result<(std::borrow::Cow<'a, Node>, Option<Timestamp>, bool), Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let name = node.name_any();
         // Most passes change nothing: borrow, and own only what the API returns.
         let mut node = std::borrow::Cow::Borrowed(node);
         let mut recheck = None;
+        let mut went_not_ready = false;
         match node_health(&node, lease, now, &self.cfg) {
             Health::Fresh { recheck_at } => recheck = recheck_at,
             Health::AlreadyUnknown => {}
@@ -618,6 +668,7 @@ impl Ctx {
                         .await?,
                 );
                 tracing::info!(node = %name, "node stopped posting status; marked Unknown");
+                went_not_ready = was_ready;
                 if was_ready {
                     self.node_events.normal(
                         &*node,
@@ -638,7 +689,52 @@ impl Ctx {
             );
             tracing::info!(node = %name, ready = ?ready_status(&node), "node taints updated");
         }
-        Ok((node, recheck))
+        Ok((node, recheck, went_not_ready))
+    }
+
+    /// Ready=False on the Ready pods of the nodes in `mark_pods`; a node leaves the set once
+    /// all its updates went through.
+    async fn mark_pods_not_ready(&mut self, now: Timestamp) {
+        let pods = self.pods.state();
+        let mut done = Vec::new();
+        for node in &self.mark_pods {
+            let mut ok = true;
+            for pod in pods_to_mark_not_ready(&pods, node) {
+                let ns = pod.namespace().unwrap_or_default();
+                let name = pod.name_any();
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+                match api
+                    .patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Strategic(not_ready_patch(now)),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(pod = %format!("{ns}/{name}"), node = %node, "pod marked not ready: its node is not ready");
+                        self.node_events.record(
+                            pod,
+                            crate::events::EventType::Warning,
+                            "NodeNotReady",
+                            "Node is not ready",
+                        );
+                    }
+                    // Already gone: nothing left to mark.
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "cannot mark pod not ready");
+                        ok = false;
+                    }
+                }
+            }
+            if ok {
+                done.push(node.clone());
+            }
+        }
+        for n in done {
+            self.mark_pods.remove(&n);
+        }
     }
 
     /// Deletes `pod`; true when it is gone or going.
@@ -1014,5 +1110,44 @@ mod tests {
             c.status = "False".into();
         }
         assert_eq!(desired_taints(&n, ts(6)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn only_ready_pods_of_the_node_are_marked_not_ready() {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let mk = |name: &str, node: &str, ready: Option<&str>| {
+            let mut p = pod(vec![]);
+            p.metadata.name = Some(name.into());
+            p.spec.as_mut().unwrap().node_name = Some(node.into());
+            p.status = ready.map(|r| PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: r.into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            Arc::new(p)
+        };
+        let pods = vec![
+            mk("a", "n1", Some("True")),
+            mk("b", "n1", Some("False")),
+            mk("c", "n1", None),
+            mk("d", "n2", Some("True")),
+            mk("e", "n1", Some("True")),
+        ];
+        let names: Vec<String> = pods_to_mark_not_ready(&pods, "n1")
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        assert_eq!(names, ["a", "e"]);
+        let patch = not_ready_patch(ts(0));
+        assert_eq!(
+            patch,
+            json!({"status": {"conditions": [{
+                "type": "Ready", "status": "False",
+                "lastTransitionTime": "2023-11-14T22:13:20Z",
+            }]}})
+        );
     }
 }
