@@ -57,6 +57,15 @@ async fn get(c: &kube::Client, path: &str) -> (u16, String, String, Option<Strin
 #[test]
 fn upstreams_bootstrap_configuration_classifies_requests() {
     let s = Server::start_with(&["--no-controllers", "--no-scheduler"]);
+    // Written in the background after start.
+    wait_for(Duration::from_secs(10), "the bootstrap objects", || {
+        let fs = s.ok(&["get", "flowschemas", "-o", "name"]).lines().count();
+        let pl = s
+            .ok(&["get", "prioritylevelconfigurations", "-o", "name"])
+            .lines()
+            .count();
+        (fs == 11 && pl == 8).then_some(())
+    });
     let schemas = s.ok(&[
         "get",
         "flowschemas",
@@ -148,14 +157,19 @@ fn upstreams_bootstrap_configuration_classifies_requests() {
     s.ok(&["create", "serviceaccount", "app"]);
     let token = s.ok(&["create", "token", "app"]).trim().to_string();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (admin, sa) = rt.block_on(async {
-        let admin = get(&client(&s, None).await, "/api/v1/namespaces/default/pods").await;
-        let sa = get(
-            &client(&s, Some(&token)).await,
-            "/api/v1/namespaces/default/pods",
-        )
-        .await;
-        (admin, sa)
+    let exempt_uid = uid(&s, "flowschema", "exempt");
+    // The server reloads its configuration from the objects just after they are stored.
+    let (admin, sa) = wait_for(Duration::from_secs(10), "the stored objects in use", || {
+        let (admin, sa) = rt.block_on(async {
+            let admin = get(&client(&s, None).await, "/api/v1/namespaces/default/pods").await;
+            let sa = get(
+                &client(&s, Some(&token)).await,
+                "/api/v1/namespaces/default/pods",
+            )
+            .await;
+            (admin, sa)
+        });
+        (admin.1 == exempt_uid).then_some((admin, sa))
     });
     assert_eq!(admin.0, 200);
     assert_eq!(admin.1, uid(&s, "flowschema", "exempt"));

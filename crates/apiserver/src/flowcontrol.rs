@@ -25,8 +25,8 @@ const LEVELS: &str = "/registry/flowcontrol.apiserver.k8s.io/prioritylevelconfig
 pub const HEADER_FLOW_SCHEMA_UID: &str = "x-kubernetes-pf-flowschema-uid";
 pub const HEADER_PRIORITY_LEVEL_UID: &str = "x-kubernetes-pf-prioritylevel-uid";
 
-/// Creates the bootstrap objects that are missing (at start, and again when one is deleted,
-/// as upstream's configuration ensurer does).
+/// Creates the bootstrap objects that are missing (soon after start, and again when one is
+/// deleted, as upstream's configuration ensurer does).
 pub async fn bootstrap(state: &Arc<State>) -> crate::error::ApiResult<()> {
     for pl in minato_flowcontrol::bootstrap::priority_levels() {
         crate::bootstrap::ensure(state, GROUP, "v1", "prioritylevelconfigurations", pl).await?;

@@ -195,9 +195,9 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
         .await
         .map_err(|e| StartError::Bootstrap(e.to_string()))?;
     crate::crds::spawn(state.clone());
-    crate::flowcontrol::bootstrap(&state)
-        .await
-        .map_err(|e| StartError::Bootstrap(e.to_string()))?;
+    // The flow-control objects are written in the background (as upstream's post-start hook
+    // does): until they are stored, the same bootstrap configuration applies from memory, and
+    // readiness does not wait for 19 more writes.
     crate::flowcontrol::spawn(state.clone());
 
     let handler_state = state.clone();
