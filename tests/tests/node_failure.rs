@@ -159,3 +159,81 @@ fn pods_of_a_dead_node_are_replaced_on_live_nodes() {
         },
     );
 }
+
+#[test]
+fn when_every_node_is_lost_at_once_no_pod_is_evicted() {
+    let s = Server::start_with(&["--node-monitor-grace-period", "15"]);
+    // Every node lives in one simulator process, so killing it loses them all at once: from
+    // the control plane this looks like its own network failing (upstream's master disruption).
+    let mut sim = Command::new(minato_bin())
+        .args(["simulate", "--kubeconfig"])
+        .arg(&s.kubeconfig)
+        .args(["--nodes", "2", "--node-name-prefix", "lost-"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start minato simulate");
+    wait("two Ready nodes", Duration::from_secs(30), || {
+        s.ok(&["get", "nodes", "--no-headers"])
+            .matches(" Ready ")
+            .count()
+            == 2
+    });
+    s.apply(DEPLOY);
+    wait("three Ready pods", Duration::from_secs(60), || {
+        pods(&s).iter().filter(|(_, r, _)| *r).count() == 3
+    });
+
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let taints = |name: &str| -> Vec<(String, String)> {
+        let n = s.get_json(&["node", name]);
+        n["spec"]["taints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|t| {
+                (
+                    t["key"].as_str().unwrap_or("").to_string(),
+                    t["effect"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    wait(
+        "both nodes Unknown, tainted unreachable:NoSchedule",
+        Duration::from_secs(60),
+        || {
+            ["lost-0", "lost-1"].iter().all(|n| {
+                let node = s.get_json(&["node", n]);
+                let unknown = node["status"]["conditions"].as_array().is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "Unknown")
+                });
+                unknown
+                    && taints(n).contains(&(
+                        "node.kubernetes.io/unreachable".to_string(),
+                        "NoSchedule".to_string(),
+                    ))
+            })
+        },
+    );
+    // Well past the pods' 2 s tolerationSeconds: no NoExecute taint, nothing evicted, and
+    // the pods are not Ready (their nodes are not).
+    std::thread::sleep(Duration::from_secs(6));
+    for n in ["lost-0", "lost-1"] {
+        assert!(
+            taints(n).iter().all(|(_, effect)| effect != "NoExecute"),
+            "{n}: {:?}",
+            taints(n)
+        );
+    }
+    let p = pods(&s);
+    assert_eq!(p.len(), 3, "{p:?}");
+    assert!(
+        p.iter()
+            .all(|(_, ready, terminating)| !ready && !terminating),
+        "{p:?}"
+    );
+}

@@ -14,6 +14,10 @@
 //! * **Taints.** Ready=Unknown → `node.kubernetes.io/unreachable` NoExecute + NoSchedule;
 //!   Ready=False → `node.kubernetes.io/not-ready` NoExecute + NoSchedule; Ready=True → both
 //!   removed. NoExecute taints carry `timeAdded`.
+//! * **Master disruption.** When every node is not Ready at once, the fault is more likely
+//!   the control plane's own network than every node: the NoExecute taints are removed and no
+//!   pod is evicted until a node is Ready again ([`fully_disrupted`]; upstream's "master
+//!   disruption mode"). The NoSchedule taints stay.
 //! * **Eviction.** A pod bound to a node with a NoExecute taint it does not tolerate is
 //!   deleted at once; one tolerating every such taint is deleted `tolerationSeconds` after the
 //!   taint's `timeAdded` (the smallest deadline over the taints), never if no matching
@@ -240,11 +244,26 @@ fn condition_taint_keys(node: &Node) -> Vec<&'static str> {
     keys
 }
 
+/// Whether every node is not Ready (upstream: every zone in full disruption, which is the
+/// same thing), given each node's Ready status after this pass's health checks. No nodes is
+/// not a disruption.
+pub fn fully_disrupted<'a>(ready: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    let mut any = false;
+    for r in ready {
+        if r == Some("True") {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
 /// The taints `node` should carry given its Ready condition, or `None` when they are right
 /// already. Other taints are kept as they are; a wanted taint already present keeps its
 /// `timeAdded`; new NoExecute taints get `timeAdded = now`. A node without a Ready condition
-/// is left alone (the health check marks it Unknown first).
-pub fn desired_taints(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
+/// is left alone (the health check marks it Unknown first). During a master disruption
+/// (`disrupted`) the unreachable/not-ready NoExecute taints are removed instead.
+pub fn desired_taints(node: &Node, now: Timestamp, disrupted: bool) -> Option<Vec<Taint>> {
     let want_key = match ready_status(node)? {
         "True" => None,
         "False" => Some(TAINT_NOT_READY),
@@ -260,7 +279,7 @@ pub fn desired_taints(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
         .iter()
         .filter(|t| {
             !is_controller_taint(t)
-                || Some(t.key.as_str()) == want_key
+                || (Some(t.key.as_str()) == want_key && !(disrupted && t.effect == NO_EXECUTE))
                 || (t.effect == NO_SCHEDULE && condition_keys.contains(&t.key.as_str()))
         })
         .cloned()
@@ -277,6 +296,9 @@ pub fn desired_taints(node: &Node, now: Timestamp) -> Option<Vec<Taint>> {
     }
     if let Some(key) = want_key {
         for effect in [NO_EXECUTE, NO_SCHEDULE] {
+            if disrupted && effect == NO_EXECUTE {
+                continue;
+            }
             if !out.iter().any(|t| t.key == key && t.effect == effect) {
                 out.push(Taint {
                     key: key.into(),
@@ -418,6 +440,8 @@ struct Ctx {
     /// Nodes this controller marked not Ready whose pods still need Ready=False (kept until
     /// every update succeeded, or the node is Ready again).
     mark_pods: HashSet<String>,
+    /// Every node was not Ready at the last pass (master disruption mode).
+    disrupted: bool,
 }
 
 /// Runs the node lifecycle controller with upstream's timing until a watch ends.
@@ -504,6 +528,7 @@ pub async fn run_node_lifecycle_controller_with(
         first_seen: HashMap::new(),
         evicted: HashSet::new(),
         mark_pods: HashSet::new(),
+        disrupted: false,
     };
     let work = async {
         let _ = ctx.nodes.wait_until_ready().await;
@@ -543,12 +568,33 @@ impl Ctx {
         let now = Timestamp::now();
         let mut next: Option<Timestamp> = None;
         let mut taints_by_node: HashMap<String, Vec<Taint>> = HashMap::new();
-        for node in self.nodes.state() {
+        let nodes = self.nodes.state();
+        let leases: Vec<Option<Arc<Lease>>> = nodes
+            .iter()
+            .map(|n| {
+                self.leases
+                    .get(&reflector::ObjectRef::new(&n.name_any()).within(LEASE_NAMESPACE))
+            })
+            .collect();
+        // Each node's Ready status once this pass has marked the silent ones Unknown.
+        let disrupted =
+            fully_disrupted(nodes.iter().zip(&leases).map(|(n, l)| {
+                match node_health(n, l.as_deref(), now, &self.cfg) {
+                    Health::MarkUnknown { .. } => Some("Unknown"),
+                    _ => ready_status(n),
+                }
+            }));
+        if disrupted != self.disrupted {
+            if disrupted {
+                tracing::warn!("every node is not Ready: entering master disruption mode (NoExecute taints removed, no evictions)");
+            } else {
+                tracing::info!("a node is Ready: leaving master disruption mode");
+            }
+            self.disrupted = disrupted;
+        }
+        for (node, lease) in nodes.iter().zip(&leases) {
             let name = node.name_any();
-            let lease = self
-                .leases
-                .get(&reflector::ObjectRef::new(&name).within(LEASE_NAMESPACE));
-            let node = match self.sync_node(&node, lease.as_deref(), now).await {
+            let node = match self.sync_node(node, lease.as_deref(), now, disrupted).await {
                 Ok((node, recheck, went_not_ready)) => {
                     if went_not_ready {
                         self.mark_pods.insert(name.clone());
@@ -560,7 +606,7 @@ impl Ctx {
                 }
                 Err(e) => {
                     tracing::debug!(node = %name, error = %e, "node sync failed");
-                    std::borrow::Cow::Borrowed(&*node)
+                    std::borrow::Cow::Borrowed(&**node)
                 }
             };
             if ready_status(&node) == Some("True") {
@@ -644,6 +690,7 @@ impl Ctx {
         node: &'a Node,
         lease: Option<&Lease>,
         now: Timestamp,
+        disrupted: bool,
     ) -> Result<(std::borrow::Cow<'a, Node>, Option<Timestamp>, bool), Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let name = node.name_any();
@@ -678,7 +725,7 @@ impl Ctx {
                 }
             }
         }
-        if let Some(taints) = desired_taints(&node, now) {
+        if let Some(taints) = desired_taints(&node, now, disrupted) {
             let patch = json!({
                 "metadata": {"resourceVersion": node.resource_version()},
                 "spec": {"taints": taints},
@@ -955,7 +1002,7 @@ mod tests {
         let other = taint("dedicated", NO_SCHEDULE, None);
         // Unknown: unreachable NoExecute (with timeAdded) and NoSchedule; others kept.
         let n = node(Some(("Unknown", 0)), vec![other.clone()]);
-        let t = desired_taints(&n, ts(5)).unwrap();
+        let t = desired_taints(&n, ts(5), false).unwrap();
         assert_eq!(
             t,
             vec![
@@ -966,11 +1013,11 @@ mod tests {
         );
         // Already right: no write, and timeAdded is not refreshed.
         let n = node(Some(("Unknown", 0)), t.clone());
-        assert_eq!(desired_taints(&n, ts(99)), None);
+        assert_eq!(desired_taints(&n, ts(99), false), None);
         // False: swap unreachable for not-ready.
         let n = node(Some(("False", 0)), t.clone());
         assert_eq!(
-            desired_taints(&n, ts(7)).unwrap(),
+            desired_taints(&n, ts(7), false).unwrap(),
             vec![
                 other.clone(),
                 taint(TAINT_NOT_READY, NO_EXECUTE, Some(7)),
@@ -979,11 +1026,14 @@ mod tests {
         );
         // True: both removed.
         let n = node(Some(("True", 0)), t);
-        assert_eq!(desired_taints(&n, ts(9)).unwrap(), vec![other.clone()]);
+        assert_eq!(
+            desired_taints(&n, ts(9), false).unwrap(),
+            vec![other.clone()]
+        );
         let n = node(Some(("True", 0)), vec![other]);
-        assert_eq!(desired_taints(&n, ts(9)), None);
+        assert_eq!(desired_taints(&n, ts(9), false), None);
         // No Ready condition yet: left alone.
-        assert_eq!(desired_taints(&node(None, vec![]), ts(9)), None);
+        assert_eq!(desired_taints(&node(None, vec![]), ts(9), false), None);
     }
 
     #[test]
@@ -1086,7 +1136,7 @@ mod tests {
             c.status = "True".into();
         }
         n.spec.get_or_insert_with(Default::default).unschedulable = Some(true);
-        let taints = desired_taints(&n, ts(5)).unwrap();
+        let taints = desired_taints(&n, ts(5), false).unwrap();
         let keys: Vec<(&str, &str)> = taints
             .iter()
             .map(|t| (t.key.as_str(), t.effect.as_str()))
@@ -1109,7 +1159,7 @@ mod tests {
         {
             c.status = "False".into();
         }
-        assert_eq!(desired_taints(&n, ts(6)).unwrap(), vec![]);
+        assert_eq!(desired_taints(&n, ts(6), false).unwrap(), vec![]);
     }
 
     #[test]
@@ -1148,6 +1198,44 @@ mod tests {
                 "type": "Ready", "status": "False",
                 "lastTransitionTime": "2023-11-14T22:13:20Z",
             }]}})
+        );
+    }
+
+    #[test]
+    fn when_every_node_is_down_no_execute_taints_go_and_no_schedule_stays() {
+        assert!(fully_disrupted([Some("Unknown"), Some("False"), None]));
+        assert!(!fully_disrupted([Some("Unknown"), Some("True")]));
+        assert!(!fully_disrupted(std::iter::empty::<Option<&str>>()));
+        let other = taint("dedicated", NO_SCHEDULE, None);
+        // A node going Unknown during a disruption gets only the NoSchedule taint …
+        let n = node(Some(("Unknown", 0)), vec![other.clone()]);
+        assert_eq!(
+            desired_taints(&n, ts(5), true).unwrap(),
+            vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)]
+        );
+        // … and one already tainted loses its NoExecute taint.
+        let tainted = vec![
+            other.clone(),
+            taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(1)),
+            taint(TAINT_UNREACHABLE, NO_SCHEDULE, None),
+        ];
+        let n = node(Some(("Unknown", 0)), tainted.clone());
+        assert_eq!(
+            desired_taints(&n, ts(5), true).unwrap(),
+            vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)]
+        );
+        // Out of the disruption, NoExecute comes back with a fresh timeAdded.
+        let n = node(
+            Some(("Unknown", 0)),
+            vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)],
+        );
+        assert_eq!(
+            desired_taints(&n, ts(30), false).unwrap(),
+            vec![
+                other,
+                taint(TAINT_UNREACHABLE, NO_SCHEDULE, None),
+                taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(30)),
+            ]
         );
     }
 }
