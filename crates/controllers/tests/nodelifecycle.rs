@@ -197,6 +197,18 @@ async fn silent_node_is_tainted_and_its_pods_evicted_by_toleration() {
     )
     .await;
     renew(&leases, "n2").await;
+    // A third node that stays healthy throughout: with every node down at once the controller
+    // would enter master disruption mode and taint nothing NoExecute (tested apart).
+    register_node(&nodes, "n3", ready("True", "KubeletReady"), vec![]).await;
+    let keep_n3 = {
+        let leases = leases.clone();
+        tokio::spawn(async move {
+            loop {
+                renew(&leases, "n3").await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
 
     // The server's DefaultTolerationSeconds admission gives every pod 300 s tolerations for
     // not-ready/unreachable, as upstream; "untolerated" does not tolerate the maintenance
@@ -350,4 +362,5 @@ async fn silent_node_is_tainted_and_its_pods_evicted_by_toleration() {
     assert!(!deleting(&pods, "tolerates-300").await);
     assert!(!controller.is_finished(), "controller ended early");
     controller.abort();
+    keep_n3.abort();
 }
