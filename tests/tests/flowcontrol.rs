@@ -31,6 +31,23 @@ async fn client(s: &Server, token: Option<&str>) -> kube::Client {
     kube::Client::try_from(config).expect("client")
 }
 
+/// The cells of one level's row in the priority-level dump.
+fn level_counters(s: &Server, level: &str) -> Vec<String> {
+    let dump = s.ok(&[
+        "get",
+        "--raw",
+        "/debug/api_priority_and_fairness/dump_priority_levels",
+    ]);
+    dump.lines()
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells[0] == level)
+        .unwrap_or_else(|| panic!("no {level} in {dump}"))
+}
+
 /// Status, the two APF headers and the Retry-After header of a GET.
 async fn get(c: &kube::Client, path: &str) -> (u16, String, String, Option<String>, String) {
     let req = http::Request::get(path)
@@ -468,20 +485,10 @@ spec:
         );
     }
     assert_eq!(admin, vec![200; 5], "exempt requests are never rejected");
-    let dump = s.ok(&[
-        "get",
-        "--raw",
-        "/debug/api_priority_and_fairness/dump_priority_levels",
-    ]);
-    let row = dump
-        .lines()
-        .find(|l| l.starts_with("one-seat"))
-        .unwrap_or_else(|| panic!("{dump}"));
-    let cells: Vec<&str> = row.split(',').map(str::trim).collect();
     assert_eq!(
-        cells[7],
+        level_counters(&s, "one-seat")[7],
         rejected.len().to_string(),
-        "RejectedRequests in {dump}"
+        "RejectedRequests"
     );
 
     // The same flood at a level that queues: every request waits its turn and is served.
@@ -498,20 +505,11 @@ spec:
     assert_eq!(codes, vec![200; 48]);
     let patient = uid(&s, "flowschema", "patient");
     assert!(results.iter().all(|r| r.1 == patient));
-    let dump = s.ok(&[
-        "get",
-        "--raw",
-        "/debug/api_priority_and_fairness/dump_priority_levels",
-    ]);
-    let row = dump
-        .lines()
-        .find(|l| l.starts_with("one-seat-queued"))
-        .unwrap_or_else(|| panic!("{dump}"));
-    let cells: Vec<&str> = row.split(',').map(str::trim).collect();
+    let cells = level_counters(&s, "one-seat-queued");
     // Dispatched 48, rejected 0, none waiting or executing now.
     assert_eq!(
-        (cells[4], cells[5], cells[6], cells[7]),
+        (&*cells[4], &*cells[5], &*cells[6], &*cells[7]),
         ("0", "0", "48", "0"),
-        "{dump}"
+        "{cells:?}"
     );
 }

@@ -220,40 +220,9 @@ pub fn classify(state: &State, req: &Request<'_>) -> Classification {
 pub fn wait_limit(query: &Query) -> Duration {
     let timeout = query
         .get("timeout")
-        .and_then(parse_go_duration)
+        .and_then(minato_resources::duration::parse)
         .unwrap_or(Duration::from_secs(60));
     (timeout / 4).min(Duration::from_secs(60))
-}
-
-/// A Go duration (`32s`, `1m30s`, `500ms`), as clients send `?timeout=`.
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).ok()
 }
 
 /// Upstream's 429: plain text, with Retry-After.
@@ -286,10 +255,6 @@ mod tests {
 
     #[test]
     fn wait_limits_are_a_quarter_of_the_timeout() {
-        assert_eq!(parse_go_duration("32s"), Some(Duration::from_secs(32)));
-        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("soon"), None);
         assert_eq!(wait_limit(&Query::parse(None)), Duration::from_secs(15));
         assert_eq!(
             wait_limit(&Query::parse(Some("timeout=32s"))),

@@ -9,6 +9,7 @@
 //! strategies use the `k8s-openapi` structs where typed access helps.
 
 pub mod builtin;
+pub mod duration;
 pub mod field;
 pub mod info;
 pub mod kinds;

@@ -95,7 +95,7 @@ fn parse_descriptor(descriptor: &str, spec: &str) -> Result<(), String> {
         "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly" => Ok(()),
         d if d.starts_with("every ") => {
             let dur = d["every ".len()..].trim();
-            if go_duration_ok(dur) {
+            if crate::duration::parse_signed(dur).is_some() {
                 Ok(())
             } else {
                 Err(format!(
@@ -105,35 +105,6 @@ fn parse_descriptor(descriptor: &str, spec: &str) -> Result<(), String> {
         }
         _ => Err(format!("unrecognized descriptor: {spec}")),
     }
-}
-
-/// Whether `s` is a Go duration (`1h30m`, `90s`, `1.5h`).
-fn go_duration_ok(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if s == "0" {
-        return true;
-    }
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 || rest[..num_len] == *"." {
-            return false;
-        }
-        rest = &rest[num_len..];
-        let unit = ["ns", "us", "µs", "μs", "ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(*u));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 fn get_range(expr: &str, r: &Bounds) -> Result<(), String> {
