@@ -193,6 +193,17 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `kubectl apply -f -` of a manifest the server must refuse; returns kubectl's stderr.
+    pub fn apply_fails(&self, manifest: &str) -> String {
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+        assert!(
+            !out.status.success(),
+            "apply unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// An object as JSON.
     pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
         let mut a: Vec<&str> = vec!["get"];

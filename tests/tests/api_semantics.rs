@@ -199,9 +199,7 @@ spec:
       - name: Bad_Name
         image: ""
 "#;
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(bad));
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = s.apply_fails(bad);
     for needle in [
         "The Deployment \"bad\" is invalid: ",
         "* spec.replicas: Invalid value: -1: must be greater than or equal to 0",
@@ -465,12 +463,10 @@ fn field_validation_strict_warn_ignore() {
 
     // kubectl: apply (strict by default) fails, --validate=warn warns, --validate=false is silent.
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: k1\nbogus: 1\n";
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
-    assert!(!out.status.success());
+    let err = s.apply_fails(manifest);
     assert!(
-        stderr(&out).contains("strict decoding error: unknown field \"bogus\""),
-        "{}",
-        stderr(&out)
+        err.contains("strict decoding error: unknown field \"bogus\""),
+        "{err}"
     );
     let out = s.kubectl_stdin(&["create", "--validate=warn", "-f", "-"], Some(manifest));
     assert!(out.status.success(), "{}", stderr(&out));

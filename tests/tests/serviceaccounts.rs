@@ -110,9 +110,7 @@ fn every_namespace_gets_the_root_ca_configmap() {
 fn a_pod_naming_a_missing_service_account_is_forbidden() {
     let s = Server::start();
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  serviceAccountName: missing\n  containers:\n  - name: c\n    image: busybox\n";
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(pod));
-    assert!(!out.status.success(), "{}", stdout(&out));
-    let err = stderr(&out);
+    let err = s.apply_fails(pod);
     assert!(
         err.contains("pods \"x\" is forbidden: error looking up service account default/missing: serviceaccount \"missing\" not found"),
         "{err}"
