@@ -300,6 +300,31 @@ fn versions_categories_cluster_scope_and_deletion() {
     let b = s.get_json(&["widgets.v1beta1.example.com", "w"]);
     assert_eq!(b["apiVersion"], "example.com/v1beta1");
     assert_eq!(b["spec"]["size"], "medium");
+    // A watch at the non-storage version carries that version, with the write's revision.
+    let rv = b["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.ok(&["label", "widget", "w", "colour=blue"]);
+    let now = s.get_json(&["widget", "w"]);
+    let path = format!(
+        "/apis/example.com/v1beta1/namespaces/default/widgets?watch=true&resourceVersion={rv}&timeoutSeconds=2"
+    );
+    let out = s.ok(&["get", "--raw", &path]);
+    let events: Vec<Value> = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(events.len(), 1, "{out}");
+    assert_eq!(events[0]["type"], "MODIFIED");
+    let o = &events[0]["object"];
+    assert_eq!(o["apiVersion"], "example.com/v1beta1", "{out}");
+    assert_eq!(o["metadata"]["labels"]["colour"], "blue");
+    assert_eq!(
+        o["metadata"]["resourceVersion"],
+        now["metadata"]["resourceVersion"]
+    );
     // Categories.
     let all = s.ok(&["get", "all"]);
     assert!(all.contains("widget.example.com/w"), "{all}");

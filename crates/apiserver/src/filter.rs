@@ -228,6 +228,22 @@ impl Filter {
         self.labels.is_none() && self.fields.is_empty()
     }
 
+    /// The members the selectors read, each a path of member names from the top: checking
+    /// them against an object holding only these members answers as for the whole object.
+    pub fn paths(&self) -> Vec<Vec<&str>> {
+        let mut paths = vec![vec!["metadata", "name"], vec!["metadata", "namespace"]];
+        if self.labels.is_some() {
+            paths.push(vec!["metadata", "labels"]);
+        }
+        for (field, _, _) in &self.fields.reqs {
+            match field.as_str() {
+                "metadata.name" | "metadata.namespace" => {}
+                other => paths.push(other.split('.').collect()),
+            }
+        }
+        paths
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         if let Some(l) = &self.labels {
             if !l.matches(&meta::labels(obj)) {

@@ -29,6 +29,7 @@ pub mod resource;
 pub mod resource_virtual;
 pub mod scale;
 pub mod server;
+pub mod stored_view;
 pub mod subresource;
 pub mod table;
 pub mod tokens;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::HeaderMap;
-use minato_store::{Event, StoreError};
+use minato_resources::registry::Entry;
+use minato_store::{Event, KeyValue, StoreError};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -18,6 +19,7 @@ use crate::meta;
 use crate::request::{accept, Accept, Query};
 use crate::resource::{list_objects, Route};
 use crate::server::State;
+use crate::stored_view;
 use crate::watch_cache::{encode_line, encode_metadata_line, LineForm, WatchCache};
 
 /// How often an idle watch with `allowWatchBookmarks` gets a bookmark.
@@ -63,17 +65,20 @@ impl Encoder {
         }
     }
 
-    /// A live event: JSON lines come from the shared cache (one encoding per write and form).
+    /// A live event for the stored object `kv`: JSON lines come from the shared cache (one
+    /// encoding per write and form); `None` when the stored object cannot be read.
     fn live_event(
         &mut self,
         cache: &WatchCache,
-        revision: i64,
+        kv: &KeyValue,
         kind: &'static str,
-        obj: &Value,
-    ) -> Bytes {
+    ) -> Option<Bytes> {
         match self.line_form() {
-            Some(form) => cache.line(revision, kind, obj, form),
-            None => self.event(kind, obj),
+            Some(form) => cache.line(&self.route.entry, kv, kind, form),
+            None => {
+                let obj = cache.object(&self.route.entry, kv)?;
+                Some(self.event(kind, &obj))
+            }
         }
     }
 
@@ -206,6 +211,7 @@ pub async fn watch(
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last_rev = start_rev;
+        let paths = filter.paths();
         loop {
             let next = tokio::time::timeout_at(
                 std::cmp::min(deadline, tokio::time::Instant::now() + BOOKMARK_EVERY),
@@ -229,10 +235,12 @@ pub async fn watch(
                 Ok(Some(Ok(event))) => {
                     last_rev = event.revision();
                     let cache = &state.watch_cache;
-                    let Some((kind, obj)) = translate(cache, &entry, &filter, &event) else {
+                    let Some(kind) = translate(cache, &entry, &filter, &paths, &event) else {
                         continue;
                     };
-                    let line = enc.live_event(cache, last_rev, kind, &obj);
+                    let Some(line) = enc.live_event(cache, event.kv(), kind) else {
+                        continue;
+                    };
                     if tx.send(Ok(line)).await.is_err() {
                         return;
                     }
@@ -251,35 +259,47 @@ pub async fn watch(
         .map_err(|e| ApiError::internal(e.to_string()))
 }
 
-/// Maps a store event to a watch event for this watcher: selector transitions become ADDED or
-/// DELETED, as upstream's watch cache does.
+/// Maps a store event to the type of watch event this watcher gets, if any: selector
+/// transitions become ADDED or DELETED, as upstream's watch cache does.
 fn translate(
     cache: &WatchCache,
-    entry: &minato_resources::registry::Entry,
+    entry: &Entry,
     filter: &Filter,
+    paths: &[Vec<&str>],
     event: &Event,
-) -> Option<(&'static str, Arc<Value>)> {
-    let decode = |kv: &minato_store::KeyValue| cache.object(entry, kv);
+) -> Option<&'static str> {
     match event {
         Event::Put { kv, prev } => {
-            let new = decode(kv)?;
-            let new_match = filter.matches(&new);
-            // Without a selector every old object matched: no need to decode it.
-            let old_match = if filter.is_empty() {
-                prev.as_ref().map(|_| true)
-            } else {
-                prev.as_ref().and_then(decode).map(|o| filter.matches(&o))
-            };
+            let new_match = selected(cache, entry, filter, paths, kv)?;
+            // Without a selector every old object matched: no need to read it.
+            let old_match = prev
+                .as_ref()
+                .and_then(|p| selected(cache, entry, filter, paths, p));
             match (old_match, new_match) {
-                (None, true) | (Some(false), true) => Some(("ADDED", new)),
-                (Some(true), true) => Some(("MODIFIED", new)),
-                (Some(true), false) => Some(("DELETED", new)),
+                (None, true) | (Some(false), true) => Some("ADDED"),
+                (Some(true), true) => Some("MODIFIED"),
+                (Some(true), false) => Some("DELETED"),
                 _ => None,
             }
         }
-        Event::Delete { kv } => {
-            let obj = decode(kv)?;
-            filter.matches(&obj).then_some(("DELETED", obj))
-        }
+        Event::Delete { kv } => selected(cache, entry, filter, paths, kv)?.then_some("DELETED"),
+    }
+}
+
+/// Whether the stored object `kv` is selected, reading only the members the selectors need
+/// where the stored form serves as it is; `None` when it cannot be read.
+fn selected(
+    cache: &WatchCache,
+    entry: &Entry,
+    filter: &Filter,
+    paths: &[Vec<&str>],
+    kv: &KeyValue,
+) -> Option<bool> {
+    if filter.is_empty() {
+        return Some(true);
+    }
+    match stored_view::pick(entry, &kv.value, paths) {
+        Some(small) => Some(filter.matches(&small)),
+        None => Some(filter.matches(&*cache.object(entry, kv)?)),
     }
 }

@@ -17,6 +17,8 @@ use serde_json::Value;
 
 use crate::request::MetaVersion;
 use crate::resource::{from_stored, to_route_version};
+use crate::stored_view;
+pub use crate::stored_view::LineForm;
 
 /// How many recent revisions are kept. Watchers handle an event at about the same time, so a
 /// short memory serves nearly all of them; a watcher far behind decodes for itself.
@@ -77,16 +79,8 @@ impl<K, V: Clone> Bounded<K, V> {
 
 /// An object's apiVersion.
 type ObjectKey = Box<str>;
-/// A line's event type, the apiVersion of the object it was made from, and its form.
+/// A line's event type, the apiVersion it serves, and its form.
 type LineKey = (&'static str, Box<str>, LineForm);
-
-/// What a watch line carries of the object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineForm {
-    Object,
-    /// A PartialObjectMetadata in this meta.k8s.io version.
-    Metadata(MetaVersion),
-}
 
 pub struct WatchCache {
     objects: Mutex<Bounded<ObjectKey, Arc<Value>>>,
@@ -128,36 +122,45 @@ impl WatchCache {
         Some(v)
     }
 
-    /// The watch line `{"type":kind,"object":…}` for the object written at `revision`, carrying
-    /// `obj` itself or its PartialObjectMetadata as `form` says.
+    /// The watch line `{"type":kind,"object":…}` for the stored object `kv` as `entry`'s route
+    /// serves it, carrying the object itself or its PartialObjectMetadata as `form` says.
+    /// Made from the stored bytes where they serve as they are, else from the decoded object.
     pub fn line(
         &self,
-        revision: Revision,
+        entry: &Entry,
+        kv: &KeyValue,
         kind: &'static str,
-        obj: &Value,
         form: LineForm,
-    ) -> Bytes {
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let is = |(k, v, f): &LineKey| *k == kind && &**v == api_version && *f == form;
+    ) -> Option<Bytes> {
+        let (group, version) = (&entry.info.group, &entry.info.version);
+        let is =
+            |(k, v, f): &LineKey| *k == kind && is_api_version(v, group, version) && *f == form;
+        let revision = kv.mod_revision;
         if let Some(b) = self
             .lines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(revision, is)
         {
-            return b;
+            return Some(b);
         }
-        let b = match form {
-            LineForm::Object => encode_line(kind, obj),
-            LineForm::Metadata(version) => encode_metadata_line(kind, obj, version),
+        let b = match stored_view::line(entry, &kv.value, revision, kind, form) {
+            Some(b) => b,
+            None => {
+                let obj = self.object(entry, kv)?;
+                match form {
+                    LineForm::Object => encode_line(kind, &obj),
+                    LineForm::Metadata(version) => encode_metadata_line(kind, &obj, version),
+                }
+            }
         };
         self.lines.lock().unwrap_or_else(|e| e.into_inner()).insert(
             revision,
             is,
-            || (kind, api_version.into(), form),
+            || (kind, entry.info.api_version().into(), form),
             b.clone(),
         );
-        b
+        Some(b)
     }
 }
 
@@ -263,47 +266,95 @@ mod tests {
         assert_eq!(b.order.len(), 1);
     }
 
+    fn kv(obj: &Value, rev: i64) -> KeyValue {
+        KeyValue {
+            key: "/registry/k/a".into(),
+            value: serde_json::to_vec(obj).unwrap(),
+            create_revision: 1,
+            mod_revision: rev,
+        }
+    }
+
     #[test]
-    fn lines_differ_by_api_version_at_one_revision() {
+    fn lines_differ_by_served_version_at_one_revision() {
+        let reg = minato_resources::registry::Registry::new();
+        let core = reg.lookup("", "v1", "events").unwrap();
+        let events = reg.lookup("events.k8s.io", "v1", "events").unwrap();
+        let stored = kv(
+            &serde_json::json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "reason": "Started"}),
+            3,
+        );
         let cache = WatchCache::default();
-        let v1 = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"});
-        let beta = serde_json::json!({"apiVersion": "apps/v1beta2", "kind": "Deployment"});
-        let a = cache.line(3, "ADDED", &v1, LineForm::Object);
-        let b = cache.line(3, "ADDED", &beta, LineForm::Object);
+        let a = cache
+            .line(&core, &stored, "ADDED", LineForm::Object)
+            .unwrap();
+        let b = cache
+            .line(&events, &stored, "ADDED", LineForm::Object)
+            .unwrap();
         assert_ne!(a, b);
-        assert_eq!(cache.line(3, "ADDED", &v1, LineForm::Object), a);
-        assert_eq!(cache.line(3, "ADDED", &beta, LineForm::Object), b);
+        let bv: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(bv["object"]["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(
+            cache
+                .line(&core, &stored, "ADDED", LineForm::Object)
+                .unwrap(),
+            a
+        );
+        assert_eq!(
+            cache
+                .line(&events, &stored, "ADDED", LineForm::Object)
+                .unwrap(),
+            b
+        );
         let lines = cache.lines.lock().unwrap();
         assert_eq!(lines.map[&3].len(), 2);
     }
 
     #[test]
     fn lines_are_one_json_object_each() {
+        let reg = minato_resources::registry::Registry::new();
+        let pods = reg.lookup("", "v1", "pods").unwrap();
         let obj = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}});
+        let stored = kv(&obj, 7);
         let cache = WatchCache::default();
-        let a = cache.line(7, "ADDED", &obj, LineForm::Object);
-        let b = cache.line(7, "ADDED", &obj, LineForm::Object);
+        let a = cache
+            .line(&pods, &stored, "ADDED", LineForm::Object)
+            .unwrap();
+        let b = cache
+            .line(&pods, &stored, "ADDED", LineForm::Object)
+            .unwrap();
         assert_eq!(a, b);
         let v: Value = serde_json::from_slice(&a).unwrap();
         assert_eq!(v["type"], "ADDED");
         assert_eq!(v["object"]["metadata"]["name"], "a");
+        assert_eq!(v["object"]["metadata"]["resourceVersion"], "7");
         assert!(a.ends_with(b"\n"));
-        assert_ne!(cache.line(7, "MODIFIED", &obj, LineForm::Object), a);
+        assert_ne!(
+            cache
+                .line(&pods, &stored, "MODIFIED", LineForm::Object)
+                .unwrap(),
+            a
+        );
     }
 
     #[test]
     fn metadata_lines_are_kept_apart_from_object_lines() {
+        let reg = minato_resources::registry::Registry::new();
+        let pods = reg.lookup("", "v1", "pods").unwrap();
         let obj = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": "a", "uid": "u1", "resourceVersion": "7"},
+            "metadata": {"name": "a", "uid": "u1"},
             "spec": {"nodeName": "n1"},
         });
+        let stored = kv(&obj, 7);
         let cache = WatchCache::default();
         let v1 = LineForm::Metadata(MetaVersion::V1);
         // A metadata watcher first must not leave its line for the object watchers.
-        let meta = cache.line(7, "ADDED", &obj, v1);
-        let full = cache.line(7, "ADDED", &obj, LineForm::Object);
+        let meta = cache.line(&pods, &stored, "ADDED", v1).unwrap();
+        let full = cache
+            .line(&pods, &stored, "ADDED", LineForm::Object)
+            .unwrap();
         assert_ne!(meta, full);
         let m: Value = serde_json::from_slice(&meta).unwrap();
         assert_eq!(
@@ -315,10 +366,24 @@ mod tests {
             }})
         );
         let f: Value = serde_json::from_slice(&full).unwrap();
-        assert_eq!(f["object"], obj);
-        assert_eq!(cache.line(7, "ADDED", &obj, v1), meta);
-        assert_eq!(cache.line(7, "ADDED", &obj, LineForm::Object), full);
-        let beta = cache.line(7, "ADDED", &obj, LineForm::Metadata(MetaVersion::V1beta1));
+        let mut expected = obj.clone();
+        expected["metadata"]["resourceVersion"] = "7".into();
+        assert_eq!(f["object"], expected);
+        assert_eq!(cache.line(&pods, &stored, "ADDED", v1).unwrap(), meta);
+        assert_eq!(
+            cache
+                .line(&pods, &stored, "ADDED", LineForm::Object)
+                .unwrap(),
+            full
+        );
+        let beta = cache
+            .line(
+                &pods,
+                &stored,
+                "ADDED",
+                LineForm::Metadata(MetaVersion::V1beta1),
+            )
+            .unwrap();
         let b: Value = serde_json::from_slice(&beta).unwrap();
         assert_eq!(b["object"]["apiVersion"], "meta.k8s.io/v1beta1");
         assert_eq!(cache.lines.lock().unwrap().map[&7].len(), 3);
