@@ -18,6 +18,16 @@ impl Served {
     pub fn supports(&self, verb: &str) -> bool {
         self.caps.supports_operation(verb)
     }
+
+    /// Whether the garbage collector watches this resource (see [`ApiMap::collectable`]).
+    pub fn collectable(&self) -> bool {
+        let events = self.resource.plural == "events"
+            && matches!(self.resource.group.as_str(), "" | "events.k8s.io");
+        !events
+            && [verbs::DELETE, verbs::LIST, verbs::WATCH]
+                .iter()
+                .all(|v| self.supports(v))
+    }
 }
 
 /// A snapshot of discovery: the preferred version of every served resource, plus the full
@@ -50,11 +60,11 @@ impl ApiMap {
             .filter(|s| s.namespaced() && s.supports(verbs::LIST) && s.supports(verbs::DELETE))
     }
 
-    /// Resources the garbage collector can keep a graph of: listable and watchable.
-    pub fn watchable(&self) -> impl Iterator<Item = &Served> {
-        self.served
-            .iter()
-            .filter(|s| s.supports(verbs::LIST) && s.supports(verbs::WATCH))
+    /// Resources the garbage collector keeps a graph of: deletable, listable and watchable,
+    /// except Events, as upstream's GC (its default ignored resources). Events are the most
+    /// written resource and expire by themselves; watching them cost a write each.
+    pub fn collectable(&self) -> impl Iterator<Item = &Served> {
+        self.served.iter().filter(|s| s.collectable())
     }
 
     /// Maps an ownerReference's apiVersion and kind to its resource, if the server serves it.
@@ -71,8 +81,50 @@ impl ApiMap {
 
     /// A stable identity of the served set, to notice new or removed resources.
     pub fn fingerprint(&self) -> Vec<String> {
-        self.watchable()
+        self.collectable()
             .map(|s| format!("{}/{}", s.resource.api_version, s.resource.plural))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::discovery::ApiResource;
+
+    fn served(group: &str, plural: &str, verbs: &[&str]) -> Served {
+        Served {
+            resource: ApiResource {
+                group: group.into(),
+                version: "v1".into(),
+                api_version: if group.is_empty() {
+                    "v1".into()
+                } else {
+                    format!("{group}/v1")
+                },
+                kind: "K".into(),
+                plural: plural.into(),
+            },
+            caps: ApiCapabilities {
+                scope: Scope::Namespaced,
+                subresources: Vec::new(),
+                operations: verbs.iter().map(|v| v.to_string()).collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_collector_skips_events_and_what_it_cannot_delete() {
+        let all = [
+            "create", "delete", "get", "list", "patch", "update", "watch",
+        ];
+        assert!(served("", "pods", &all).collectable());
+        assert!(served("apps", "replicasets", &all).collectable());
+        assert!(served("example.com", "events", &all).collectable());
+        assert!(!served("", "events", &all).collectable());
+        assert!(!served("events.k8s.io", "events", &all).collectable());
+        // Without delete there is nothing to collect (upstream needs delete, list, watch).
+        assert!(!served("", "componentstatuses", &["get", "list", "watch"]).collectable());
+        assert!(!served("", "bindings", &["create"]).collectable());
     }
 }

@@ -314,7 +314,7 @@ pub async fn run_garbage_collector(client: Client) -> Result<(), Error> {
 
 /// One generation of watches over a fixed set of resources; returns when discovery changes.
 async fn run_with(client: &Client, map: ApiMap) -> Result<(), Error> {
-    let resources: Vec<Served> = map.watchable().cloned().collect();
+    let resources: Vec<Served> = map.collectable().cloned().collect();
     let fingerprint = map.fingerprint();
     tracing::info!(resources = resources.len(), "garbage collector watching");
     let streams: Vec<EventStream> = resources
