@@ -393,3 +393,68 @@ fn a_watch_on_one_group_sees_writes_through_the_other() {
         ]
     );
 }
+
+fn plain_event(name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Event
+metadata:
+  name: {name}
+  namespace: default
+involvedObject:
+  apiVersion: v1
+  kind: ConfigMap
+  name: target
+  namespace: default
+reason: Testing
+message: expires
+type: Normal
+source:
+  component: tester
+"#
+    )
+}
+
+fn event_exists(s: &Server, name: &str) -> bool {
+    let out = s.kubectl(&["get", "event", name, "-o", "name"]);
+    if out.status.success() {
+        return true;
+    }
+    let err = stderr(&out);
+    assert!(err.contains("NotFound"), "{err}");
+    false
+}
+
+/// `--event-ttl` (upstream's, 1 h by default): an Event is deleted once its last write is
+/// older than the TTL, and a later write starts the count again.
+#[test]
+fn events_expire_after_the_ttl_from_their_last_write() {
+    let s = Server::start_with(&["--event-ttl", "3s"]);
+    s.ok(&["create", "configmap", "target", "--from-literal=k=v"]);
+    s.apply(&plain_event("early"));
+    s.apply(&plain_event("rewritten"));
+    assert!(event_exists(&s, "early") && event_exists(&s, "rewritten"));
+    std::thread::sleep(Duration::from_secs(2));
+    s.ok(&["annotate", "event", "rewritten", "touched=yes"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while event_exists(&s, "early") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the early Event never expired"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Written 2 s after the first: it still has time left.
+    assert!(event_exists(&s, "rewritten"));
+    while event_exists(&s, "rewritten") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rewritten Event never expired"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Other kinds are not touched.
+    assert!(s
+        .ok(&["get", "configmap", "target", "-o", "name"])
+        .contains("target"));
+}

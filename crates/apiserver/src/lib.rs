@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod crds;
 pub mod discovery;
 pub mod error;
+pub mod event_ttl;
 pub mod eviction;
 pub mod fieldmanager;
 pub mod filter;

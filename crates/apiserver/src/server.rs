@@ -40,6 +40,9 @@ pub struct Config {
     /// Seats the limited priority levels share (upstream: --max-requests-inflight +
     /// --max-mutating-requests-inflight, 400 + 200).
     pub server_concurrency_limit: usize,
+    /// How long an Event lives after its last write (upstream's --event-ttl, 1 h); zero keeps
+    /// Events forever.
+    pub event_ttl: std::time::Duration,
 }
 
 impl Config {
@@ -52,6 +55,7 @@ impl Config {
             max_request_bytes: 3 * 1024 * 1024,
             extra_san_ips: Vec::new(),
             server_concurrency_limit: 600,
+            event_ttl: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -199,6 +203,7 @@ pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<RunningServe
     // does): until they are stored, the same bootstrap configuration applies from memory, and
     // readiness does not wait for 19 more writes.
     crate::flowcontrol::spawn(state.clone());
+    crate::event_ttl::spawn(state.clone(), state.config.event_ttl);
 
     let handler_state = state.clone();
     let handler = move |req, peer| {

@@ -187,6 +187,10 @@ struct ServerArgs {
     /// Seats for mutating requests (added to --max-requests-inflight).
     #[arg(long, default_value_t = 200)]
     max_mutating_requests_inflight: usize,
+    /// How long an Event is kept after its last write, as a Go duration ("1h", "90s"; "0"
+    /// keeps Events forever), as upstream's --event-ttl.
+    #[arg(long, default_value = "1h", value_parser = parse_event_ttl)]
+    event_ttl: std::time::Duration,
     /// Do not run the controllers in this process (run `minato controller-manager` instead).
     #[arg(long)]
     no_controllers: bool,
@@ -205,6 +209,11 @@ struct ServerArgs {
     /// Register N simulated nodes in this process (tests and benchmarks; they run no containers).
     #[arg(long, default_value_t = 0)]
     simulated_nodes: u32,
+}
+
+fn parse_event_ttl(s: &str) -> Result<std::time::Duration, String> {
+    minato_resources::duration::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a duration: write it like 1h, 30m or 90s"))
 }
 
 fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
@@ -233,6 +242,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     config.node_port_range = parse_port_range(&args.node_port_range)?;
     config.server_concurrency_limit =
         args.max_requests_inflight + args.max_mutating_requests_inflight;
+    config.event_ttl = args.event_ttl;
     if config.server_concurrency_limit == 0 {
         anyhow::bail!(
             "--max-requests-inflight plus --max-mutating-requests-inflight must be at least 1"
