@@ -256,7 +256,7 @@ fn pick_members(members: &Members, paths: &[&[&str]]) -> Map<String, Value> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::resource::{from_stored, to_route_version};
     use crate::watch_cache::{encode_line, encode_metadata_line};
@@ -267,7 +267,8 @@ mod tests {
         minato_resources::registry::Registry::new()
     }
 
-    fn kv(obj: &Value, rev: i64) -> KeyValue {
+    /// `obj` as the store holds it, written at revision `rev`.
+    pub(crate) fn kv(obj: &Value, rev: i64) -> KeyValue {
         KeyValue {
             key: "/registry/pods/default/a".into(),
             value: serde_json::to_vec(obj).unwrap(),

@@ -1,11 +1,13 @@
 //! Decoded and encoded forms of recent store events, shared by every watcher.
 //!
 //! Each write reaches every watcher of its resource (the scheduler, several controllers, the
-//! node agents, kubectl -w …). Decoding the stored JSON and encoding the watch line once per
-//! watcher cost a fifth of the server's CPU when 10,000 pods were scheduled; here it happens
-//! once per event and API version. A store revision names exactly one write, so
-//! `(revision, apiVersion)` identifies a decoded object, and with the event type and the
-//! form sent (the object, or only its metadata for `as=PartialObjectMetadata`) its line.
+//! node agents, kubectl -w …). Encoding the watch line once per watcher cost a fifth of the
+//! server's CPU when 10,000 pods were scheduled; here it happens once per event, API version
+//! and form, from the stored bytes where they serve as they are (`stored_view`). Objects are
+//! decoded only to convert them or for Table watches, and kept for other such watchers. A
+//! store revision names exactly one write, so `(revision, apiVersion)` identifies a decoded
+//! object, and with the event type and the form sent (the object, or only its metadata for
+//! `as=PartialObjectMetadata`) its line.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -226,6 +228,7 @@ pub fn encode_metadata_line(kind: &str, obj: &Value, version: MetaVersion) -> By
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stored_view::tests::kv;
 
     #[test]
     fn old_revisions_are_forgotten_past_capacity() {
@@ -264,15 +267,6 @@ mod tests {
         assert_eq!(b.get(2, |k| *k == "v1"), None);
         assert_eq!(b.map[&1].len(), 1);
         assert_eq!(b.order.len(), 1);
-    }
-
-    fn kv(obj: &Value, rev: i64) -> KeyValue {
-        KeyValue {
-            key: "/registry/k/a".into(),
-            value: serde_json::to_vec(obj).unwrap(),
-            create_revision: 1,
-            mod_revision: rev,
-        }
     }
 
     #[test]
