@@ -906,3 +906,94 @@ fn an_agent_joins_by_url_and_token_and_runs_pods() {
         "a refused agent registers nothing"
     );
 }
+
+/// `shareProcessNamespace`: the pod's containers see each other's processes under a
+/// `/pause` init, one may signal another's process, and the namespace ends with the pod.
+#[test]
+fn containers_of_a_pod_share_one_process_namespace() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let agent = AgentServer::start(&[&archive], None);
+    let s = agent.s();
+    s.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: shared, labels: {app: shared}}
+spec:
+  shareProcessNamespace: true
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3600"]}
+  - {name: shell, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3601"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: private, labels: {app: private}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: localhost/busybox:1.0, imagePullPolicy: Never, command: ["sleep", "3602"]}
+"#,
+    );
+    wait_ready(s, "app=shared", 1);
+    wait_ready(s, "app=private", 1);
+    // Every process as "PID cmdline", as `ps` would list them.
+    const LIST: &str =
+        "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(tr '\\0' ' ' < $p/cmdline)\"; done";
+    let procs = |pod: &str, c: &str| -> Vec<(String, String)> {
+        s.ok(&["exec", pod, "-c", c, "--", "sh", "-c", LIST])
+            .lines()
+            .filter_map(|l| l.trim().split_once(' '))
+            .map(|(p, c)| (p.to_string(), c.trim().to_string()))
+            .collect()
+    };
+    let seen = procs("shared", "shell");
+    assert!(seen.contains(&("1".into(), "/pause".into())), "{seen:?}");
+    let app_pid = seen
+        .iter()
+        .find(|(_, c)| c == "sleep 3600")
+        .map(|(p, _)| p.clone())
+        .unwrap_or_else(|| panic!("the app container's process is visible: {seen:?}"));
+    assert!(seen.iter().any(|(_, c)| c == "sleep 3601"), "{seen:?}");
+    // Without sharing, the container's own process is PID 1 and nothing else is there.
+    let alone = procs("private", "app");
+    assert!(alone.contains(&("1".into(), "sleep 3602".into())), "{alone:?}");
+    assert!(!alone.iter().any(|(_, c)| c == "/pause"), "{alone:?}");
+
+    // One container ends the other's process: only that container restarts.
+    s.ok(&["exec", "shared", "-c", "shell", "--", "kill", &app_pid]);
+    wait_for(Duration::from_secs(60), "the app container restarted", || {
+        let v = jsonpath(
+            s,
+            "pod/shared",
+            "{.status.containerStatuses[?(@.name==\"app\")].restartCount}",
+        );
+        (v.trim() == "1").then_some(())
+    });
+    let shell_restarts = jsonpath(
+        s,
+        "pod/shared",
+        "{.status.containerStatuses[?(@.name==\"shell\")].restartCount}",
+    );
+    assert_eq!(shell_restarts.trim(), "0");
+    wait_ready(s, "app=shared", 1);
+    let seen = procs("shared", "shell");
+    assert!(seen.contains(&("1".into(), "/pause".into())), "{seen:?}");
+    assert!(seen.iter().any(|(_, c)| c == "sleep 3600"), "{seen:?}");
+
+    // The namespace's init on the host, found through the agent's record, ends with the pod.
+    let uid = jsonpath(s, "pod/shared", "{.metadata.uid}");
+    let record = s.dir.path().join("agent/pods").join(uid.trim()).join("pid-namespace.json");
+    let holder: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("the holder's record")).unwrap();
+    let pid = holder["pid"].as_u64().expect("pid");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, b"/pause\0");
+    s.ok(&["delete", "pod", "shared", "--wait", "--timeout=60s"]);
+    wait_for(Duration::from_secs(10), "the holder gone", || {
+        (!std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline")).ok() != Some(cmdline.clone()))
+        .then_some(())
+    });
+}

@@ -421,6 +421,7 @@ pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error>
     }
     if let Ok(pods) = std::fs::read_dir(cfg.data_dir.join("pods")) {
         for p in pods.flatten() {
+            pods::pid_namespace::stop(&p.path());
             pods::volumes::teardown(&p.path());
         }
     }

@@ -612,7 +612,9 @@ async fn shutdown_signal() {
 }
 
 fn main() -> anyhow::Result<()> {
-    // The shim is its own small process (one per container): no async runtime, no logging setup.
+    // The shim and the pods' PID namespace holders are small processes of their own: no async
+    // runtime, no logging setup.
+    minato_runtime::pid_holder::main_if_holder();
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some("shim") {
         minato_runtime::shim::main(argv[2..].to_vec());

@@ -324,7 +324,7 @@ pub fn build_spec(spec: &ContainerSpec, rootfs: &Path) -> Result<Spec, RuntimeEr
     let n = &spec.namespaces;
     let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)?];
     if !n.host_pid {
-        namespaces.push(ns(LinuxNamespaceType::Pid, None)?);
+        namespaces.push(ns(LinuxNamespaceType::Pid, n.pid.as_deref())?);
     }
     if !n.host_network {
         namespaces.push(ns(LinuxNamespaceType::Network, n.network.as_deref())?);
@@ -464,6 +464,7 @@ mod tests {
             hostname: Some("h".into()),
             namespaces: crate::Namespaces {
                 network: Some("/var/run/netns/a".into()),
+                pid: Some("/proc/7/ns/pid".into()),
                 ..Default::default()
             },
             ..Default::default()
@@ -475,7 +476,9 @@ mod tests {
         assert!(ns
             .iter()
             .any(|n| n["type"] == "network" && n["path"] == "/var/run/netns/a"));
-        assert!(ns.iter().any(|n| n["type"] == "pid"));
+        assert!(ns
+            .iter()
+            .any(|n| n["type"] == "pid" && n["path"] == "/proc/7/ns/pid"));
         assert!(!v["linux"]["maskedPaths"].as_array().unwrap().is_empty());
         let p = ContainerSpec {
             privileged: true,

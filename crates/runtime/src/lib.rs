@@ -21,6 +21,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod exec;
 pub mod logs;
+pub mod pid_holder;
 pub mod records;
 pub mod rootfs;
 pub mod runc;
@@ -36,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroups::{CgroupMode, Usage};
 pub use exec::{ExecProcess, ExecSpec};
+pub use pid_holder::PidHolder;
 
 /// Errors of the runtime driver. Messages say what failed and, where possible, what to do.
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +124,8 @@ pub struct User {
 
 /// Namespaces of a container. PID and mount namespaces are always new unless `host_pid`.
 ///
-/// Paths are namespaces to JOIN (e.g. the pod's `/var/run/netns/<name>`); `None` means a new
-/// private namespace. `host_network` / `host_ipc` / `host_pid` share the host's namespace
+/// Paths are namespaces to JOIN (e.g. the pod's `/var/run/netns/<name>`, or a
+/// [`PidHolder`]'s PID namespace); `None` means a new private namespace. `host_network` / `host_ipc` / `host_pid` share the host's namespace
 /// (the one the agent runs in) instead; `host_network` also shares the host's UTS namespace,
 /// as the kubelet does for `hostNetwork` pods. A host flag wins over a path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +133,9 @@ pub struct Namespaces {
     pub network: Option<PathBuf>,
     pub ipc: Option<PathBuf>,
     pub uts: Option<PathBuf>,
+    /// The pod's shared PID namespace (`shareProcessNamespace`).
+    #[serde(default)]
+    pub pid: Option<PathBuf>,
     pub host_network: bool,
     pub host_ipc: bool,
     pub host_pid: bool,
@@ -353,6 +358,12 @@ impl Runtime {
             .into_iter()
             .find(|d| d.exists())
             .unwrap_or_else(|| bundle.join("rootfs"))
+    }
+
+    /// Starts the init process of a shared PID namespace for a pod (see [`pid_holder`]).
+    pub async fn start_pid_holder(&self) -> Result<PidHolder, RuntimeError> {
+        let empty = self.inner.cfg.state_dir.join("empty-root");
+        pid_holder::start(&self.inner.cfg.shim_binary, &empty).await
     }
 
     /// Creates the pod-level cgroup (e.g. `/minato/burstable/pod<uid>`) with optional limits.

@@ -869,3 +869,69 @@ async fn logs_rotate_past_ten_mebibytes_keeping_five_files() {
         .iter()
         .all(|l| l.len() == 1024 && l.bytes().all(|b| b == b'a')));
 }
+
+/// Stops a PID namespace holder even when the test fails half-way.
+struct HolderGuard(minato_runtime::PidHolder);
+
+impl Drop for HolderGuard {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+#[tokio::test]
+async fn containers_share_the_holders_pid_namespace() {
+    let mut f = Fixture::new("sharepid");
+    let holder = HolderGuard(f.rt.start_pid_holder().await.unwrap());
+    let h = holder.0;
+    assert!(h.is_alive());
+    // Outside the pod it looks like upstream's pause process, runs as the pause user, and is
+    // confined to an empty root.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", h.pid)).unwrap();
+    assert_eq!(cmdline, b"/pause\0");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", h.pid)).unwrap();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:") && l.contains("65535")),
+        "{status}"
+    );
+    let root = std::fs::read_link(format!("/proc/{}/root", h.pid)).unwrap();
+    assert!(root.ends_with("empty-root"), "{}", root.display());
+    let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_ne!(std::fs::read_link(h.namespace_path()).unwrap(), own);
+
+    let shared = Namespaces {
+        pid: Some(h.namespace_path()),
+        ..Default::default()
+    };
+    let mut sleeper = f.spec("sleeper", &["sleep", "1000"]);
+    sleeper.namespaces = shared.clone();
+    let sleeper_id = sleeper.id.clone();
+    f.rt.create_container(sleeper).await.unwrap();
+    let mut lister = f.spec(
+        "lister",
+        &[
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do echo \"${p#/proc/} $(tr '\\0' ' ' < $p/cmdline)\"; done",
+        ],
+    );
+    lister.namespaces = shared;
+    let (lister_id, log) = (lister.id.clone(), lister.log_path.clone());
+    f.rt.create_container(lister).await.unwrap();
+    assert_eq!(exit_code(&wait_exit(&f.rt, &lister_id, 20).await), 0);
+    let lines = log_lines(&log, "stdout");
+    assert!(lines.iter().any(|l| l.trim() == "1 /pause"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.trim().ends_with("sleep 1000")),
+        "the other container's process is visible: {lines:?}"
+    );
+
+    // The namespace ends with its holder, and takes the other container's process with it.
+    h.stop();
+    let st = wait_exit(&f.rt, &sleeper_id, 20).await;
+    assert!(
+        matches!(st, ContainerState::Exited { signal: Some(9), .. }),
+        "{st:?}"
+    );
+    assert!(!h.is_alive());
+}

@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod hooks;
+pub mod pid_namespace;
 pub mod probes;
 pub mod resources;
 pub mod status;
@@ -386,6 +387,7 @@ async fn remove_orphans(ctx: &Ctx, known: &HashSet<String>) {
             .into_iter()
             .filter(|s| !known.contains(&s.pod_uid))
         {
+            pid_namespace::stop(&ctx.pod_dir(&s.pod_uid));
             let _ = ctx.network.remove_sandbox(&s.pod_uid).await;
             volumes::teardown(&ctx.pod_dir(&s.pod_uid));
             let _ = std::fs::remove_dir_all(ctx.pod_dir(&s.pod_uid));

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use crate::pods::env::{self, EnvContext};
 use crate::pods::probes::{self, Kind, Outcome, Verdicts};
 use crate::pods::status::{self, Attempts, ContainerTrack, StatusInput};
-use crate::pods::{hooks, resources, sysctls, volumes, ExecFn};
+use crate::pods::{hooks, pid_namespace, resources, sysctls, volumes, ExecFn};
 use crate::Ctx;
 
 const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
@@ -91,6 +91,8 @@ pub struct Worker {
     pod: Arc<Pod>,
     rx: watch::Receiver<Option<Arc<Pod>>>,
     sandbox: Option<minato_podnet::Sandbox>,
+    /// The shared PID namespace's path (`shareProcessNamespace`), set by `ensure_sandbox`.
+    pid_namespace: Option<PathBuf>,
     volumes: BTreeMap<String, volumes::HostVolume>,
     volumes_at: Option<Instant>,
     tracks: BTreeMap<String, Track>,
@@ -166,6 +168,7 @@ impl Worker {
             pod,
             rx,
             sandbox: None,
+            pid_namespace: None,
             volumes: BTreeMap::new(),
             volumes_at: None,
             tracks: BTreeMap::new(),
@@ -258,7 +261,19 @@ impl Worker {
         ))
     }
 
+    /// The pod's namespaces: network, IPC and UTS (the podnet sandbox), and the shared PID
+    /// namespace when the pod asks for one.
     async fn ensure_sandbox(&mut self) -> Result<(), String> {
+        self.ensure_podnet_sandbox().await?;
+        self.pid_namespace = if pid_namespace::wanted(&self.spec()) {
+            Some(pid_namespace::ensure(&self.ctx.runtime, &self.pod_dir()).await?)
+        } else {
+            None
+        };
+        Ok(())
+    }
+
+    async fn ensure_podnet_sandbox(&mut self) -> Result<(), String> {
         if self.sandbox.is_some() {
             return Ok(());
         }
@@ -787,6 +802,7 @@ impl Worker {
             },
             ipc: sandbox.as_ref().map(|s| s.ipc_ns.clone()),
             uts: sandbox.as_ref().and_then(|s| s.uts_ns.clone()),
+            pid: self.pid_namespace.clone(),
             host_network,
             host_ipc: spec.host_ipc == Some(true),
             host_pid: spec.host_pid == Some(true),
@@ -1247,6 +1263,8 @@ impl Worker {
         );
         self.tracks.values_mut().for_each(|t| t.probes = None);
         self.stop_all(0).await;
+        pid_namespace::stop(&self.pod_dir());
+        self.pid_namespace = None;
         if let Err(e) = self.ctx.network.remove_sandbox(&self.uid).await {
             warn!(pod = %self.name(), error = %e, "cannot remove the sandbox");
         }
@@ -1273,6 +1291,8 @@ impl Worker {
                 }
             }
         }
+        pid_namespace::stop(&self.pod_dir());
+        self.pid_namespace = None;
         if let Err(e) = self.ctx.network.remove_sandbox(&self.uid).await {
             warn!(pod = %self.name(), error = %e, "cannot remove the sandbox");
         }

@@ -483,6 +483,16 @@ pub fn validate_pod_spec(spec: &Value, path: &FieldPath, opts: PodSpecOptions) -
             &path.child("securityContext"),
         ));
     }
+    // Upstream keeps hostPID inside its internal security context, hence the path.
+    if spec.get("shareProcessNamespace") == Some(&Value::Bool(true))
+        && spec.get("hostPID") == Some(&Value::Bool(true))
+    {
+        errs.push(FieldError::invalid(
+            &path.child("securityContext").child("shareProcessNamespace"),
+            true,
+            "ShareProcessNamespace and HostPID cannot both be enabled",
+        ));
+    }
     errs.extend(validate_image_pull_secrets(
         arr_of(spec, "imagePullSecrets"),
         &path.child("imagePullSecrets"),

@@ -407,6 +407,11 @@ fn pod_spec_validation_messages() {
             "spec.template.spec.tolerations[0].operator: Unsupported value: \"Bogus\": supported values: \"Equal\", \"Exists\"",
         ],
     );
+    assert_errors(
+        c(json!({"shareProcessNamespace": true, "hostPID": true})),
+        &["spec.template.spec.securityContext.shareProcessNamespace: Invalid value: true: ShareProcessNamespace and HostPID cannot both be enabled"],
+    );
+    assert_errors(c(json!({"shareProcessNamespace": true})), &[]);
 }
 
 #[test]
