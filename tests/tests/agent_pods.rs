@@ -958,19 +958,26 @@ spec:
     assert!(seen.iter().any(|(_, c)| c == "sleep 3601"), "{seen:?}");
     // Without sharing, the container's own process is PID 1 and nothing else is there.
     let alone = procs("private", "app");
-    assert!(alone.contains(&("1".into(), "sleep 3602".into())), "{alone:?}");
+    assert!(
+        alone.contains(&("1".into(), "sleep 3602".into())),
+        "{alone:?}"
+    );
     assert!(!alone.iter().any(|(_, c)| c == "/pause"), "{alone:?}");
 
     // One container ends the other's process: only that container restarts.
     s.ok(&["exec", "shared", "-c", "shell", "--", "kill", &app_pid]);
-    wait_for(Duration::from_secs(60), "the app container restarted", || {
-        let v = jsonpath(
-            s,
-            "pod/shared",
-            "{.status.containerStatuses[?(@.name==\"app\")].restartCount}",
-        );
-        (v.trim() == "1").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "the app container restarted",
+        || {
+            let v = jsonpath(
+                s,
+                "pod/shared",
+                "{.status.containerStatuses[?(@.name==\"app\")].restartCount}",
+            );
+            (v.trim() == "1").then_some(())
+        },
+    );
     let shell_restarts = jsonpath(
         s,
         "pod/shared",
@@ -984,7 +991,12 @@ spec:
 
     // The namespace's init on the host, found through the agent's record, ends with the pod.
     let uid = jsonpath(s, "pod/shared", "{.metadata.uid}");
-    let record = s.dir.path().join("agent/pods").join(uid.trim()).join("pid-namespace.json");
+    let record = s
+        .dir
+        .path()
+        .join("agent/pods")
+        .join(uid.trim())
+        .join("pid-namespace.json");
     let holder: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&record).expect("the holder's record")).unwrap();
     let pid = holder["pid"].as_u64().expect("pid");

@@ -58,9 +58,8 @@ impl PidHolder {
 /// Starts a holder with the minato binary `binary`, chrooted into `empty_dir` (created if
 /// missing; it must stay empty).
 pub async fn start(binary: &Path, empty_dir: &Path) -> Result<PidHolder, RuntimeError> {
-    std::fs::create_dir_all(empty_dir).map_err(|e| {
-        RuntimeError::io(format!("creating {}", empty_dir.display()), e)
-    })?;
+    std::fs::create_dir_all(empty_dir)
+        .map_err(|e| RuntimeError::io(format!("creating {}", empty_dir.display()), e))?;
     let mut cmd = tokio::process::Command::new(binary);
     cmd.arg0("/pause")
         .env_clear()
@@ -77,7 +76,11 @@ pub async fn start(binary: &Path, empty_dir: &Path) -> Result<PidHolder, Runtime
         )
     })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let pid = text.trim().parse::<u32>().ok().filter(|_| out.status.success());
+    let pid = text
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|_| out.status.success());
     let Some(pid) = pid else {
         return Err(RuntimeError::Other(format!(
             "the PID namespace holder failed ({}): {}",
@@ -86,7 +89,9 @@ pub async fn start(binary: &Path, empty_dir: &Path) -> Result<PidHolder, Runtime
         )));
     };
     let start_time = proc_stat(pid).map(|(t, _)| t).ok_or_else(|| {
-        RuntimeError::Other(format!("the PID namespace holder (pid {pid}) exited at once"))
+        RuntimeError::Other(format!(
+            "the PID namespace holder (pid {pid}) exited at once"
+        ))
     })?;
     Ok(PidHolder { pid, start_time })
 }
@@ -128,7 +133,11 @@ fn hold(root: &Path) -> ! {
     use nix::unistd::{chdir, chroot, setgid, setgroups, setsid, setuid, Gid, Uid};
     let _ = setsid();
     // Our stdout is the launcher's pipe: keep it from holding the agent's read open.
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         use std::os::fd::AsRawFd;
         for fd in 0..3 {
             // SAFETY: dup2 onto the standard descriptors of this single-threaded process.
@@ -172,10 +181,22 @@ mod tests {
     fn a_dead_or_reused_pid_is_not_the_holder() {
         let me = std::process::id();
         let (t, _) = proc_stat(me).unwrap();
-        assert!(PidHolder { pid: me, start_time: t }.is_alive());
-        assert!(!PidHolder { pid: me, start_time: t + 1 }.is_alive());
+        assert!(PidHolder {
+            pid: me,
+            start_time: t
+        }
+        .is_alive());
+        assert!(!PidHolder {
+            pid: me,
+            start_time: t + 1
+        }
+        .is_alive());
         assert_eq!(
-            PidHolder { pid: 42, start_time: 0 }.namespace_path(),
+            PidHolder {
+                pid: 42,
+                start_time: 0
+            }
+            .namespace_path(),
             PathBuf::from("/proc/42/ns/pid")
         );
     }

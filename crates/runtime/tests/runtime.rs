@@ -891,7 +891,9 @@ async fn containers_share_the_holders_pid_namespace() {
     assert_eq!(cmdline, b"/pause\0");
     let status = std::fs::read_to_string(format!("/proc/{}/status", h.pid)).unwrap();
     assert!(
-        status.lines().any(|l| l.starts_with("Uid:") && l.contains("65535")),
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65535")),
         "{status}"
     );
     let root = std::fs::read_link(format!("/proc/{}/root", h.pid)).unwrap();
@@ -930,7 +932,13 @@ async fn containers_share_the_holders_pid_namespace() {
     h.stop();
     let st = wait_exit(&f.rt, &sleeper_id, 20).await;
     assert!(
-        matches!(st, ContainerState::Exited { signal: Some(9), .. }),
+        matches!(
+            st,
+            ContainerState::Exited {
+                signal: Some(9),
+                ..
+            }
+        ),
         "{st:?}"
     );
     assert!(!h.is_alive());

@@ -28,10 +28,13 @@ pub async fn ensure(runtime: &Runtime, pod_dir: &Path) -> Result<PathBuf, String
     if let Some(h) = live(pod_dir) {
         return Ok(h.namespace_path());
     }
-    let h = runtime.start_pid_holder().await.map_err(|e| e.to_string())?;
+    let h = runtime
+        .start_pid_holder()
+        .await
+        .map_err(|e| e.to_string())?;
     let record = serde_json::to_vec(&h).map_err(|e| e.to_string())?;
-    let written = std::fs::create_dir_all(pod_dir)
-        .and_then(|_| std::fs::write(pod_dir.join(RECORD), record));
+    let written =
+        std::fs::create_dir_all(pod_dir).and_then(|_| std::fs::write(pod_dir.join(RECORD), record));
     if let Err(e) = written {
         h.stop();
         return Err(format!(
