@@ -386,6 +386,90 @@ fn object_metadata_generation_and_resource_version() {
     );
 }
 
+/// What a status write may change in `metadata` differs by kind, as upstream's status
+/// strategies: most keep labels, annotations, finalizers and ownerReferences; Pods keep their
+/// ownerReferences as stored; FlowSchemas keep all metadata as stored.
+#[test]
+fn status_writes_keep_the_metadata_each_kind_lets_through() {
+    let s = Server::start_with(&["--no-controllers"]);
+    let patch_status = |kind: &str, name: &str, patch: &str| {
+        s.ok(&[
+            "patch",
+            kind,
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            patch,
+        ])
+    };
+    let owner = r#"[{"apiVersion":"v1","kind":"ConfigMap","name":"o","uid":"11111111-2222-3333-4444-555555555555"}]"#;
+    let meta_patch = format!(
+        r#"{{"metadata":{{"labels":{{"via":"status"}},"annotations":{{"example.com/via":"status"}},"finalizers":["example.com/hold"],"ownerReferences":{owner}}}}}"#
+    );
+
+    s.ok(&["create", "service", "clusterip", "svc", "--tcp=80:80"]);
+    patch_status("service", "svc", &meta_patch);
+    let m = &s.get_json(&["service", "svc"])["metadata"];
+    assert_eq!(m["labels"]["via"], "status", "{m}");
+    assert_eq!(m["annotations"]["example.com/via"], "status", "{m}");
+    assert_eq!(m["finalizers"], json!(["example.com/hold"]), "{m}");
+    assert_eq!(m["ownerReferences"][0]["name"], "o", "{m}");
+    // What a status write lets through is validated as on any update.
+    let (code, _, out) = raw(
+        &s,
+        "PATCH",
+        "/api/v1/namespaces/default/services/svc/status",
+        "application/merge-patch+json",
+        Some(r#"{"metadata":{"labels":{"bad key!":"x"}}}"#),
+    );
+    assert_eq!(code, 422, "{out}");
+    assert!(out.contains("metadata.labels"), "{out}");
+    s.ok(&[
+        "patch",
+        "service",
+        "svc",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+
+    s.ok(&["run", "p", "--image=busybox", "--restart=Never"]);
+    patch_status("pod", "p", &meta_patch);
+    let m = &s.get_json(&["pod", "p"])["metadata"];
+    assert_eq!(m["labels"]["via"], "status", "{m}");
+    assert_eq!(m["annotations"]["example.com/via"], "status", "{m}");
+    assert_eq!(m["finalizers"], json!(["example.com/hold"]), "{m}");
+    assert!(m.get("ownerReferences").is_none(), "{m}");
+    s.ok(&[
+        "patch",
+        "pod",
+        "p",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+
+    s.apply(
+        r#"
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: fs-status}
+spec:
+  priorityLevelConfiguration: {name: global-default}
+  rules:
+  - subjects: [{kind: Group, group: {name: example}}]
+    nonResourceRules: [{verbs: ["get"], nonResourceURLs: ["/x"]}]
+"#,
+    );
+    patch_status("flowschema", "fs-status", &meta_patch);
+    let m = &s.get_json(&["flowschema", "fs-status"])["metadata"];
+    assert!(m.get("labels").is_none(), "{m}");
+    assert!(m["annotations"].get("example.com/via").is_none(), "{m}");
+    assert!(m.get("finalizers").is_none(), "{m}");
+    assert!(m.get("ownerReferences").is_none(), "{m}");
+}
+
 #[test]
 fn field_validation_strict_warn_ignore() {
     let s = Server::start_with(&["--no-controllers"]);

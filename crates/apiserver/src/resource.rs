@@ -1056,7 +1056,10 @@ fn prepare_update(
     }
     if errs.is_empty() {
         errs = if sub == Some("status") {
-            entry.strategy.validate_status_update(&new, old)
+            status_metadata_errors(&new, old)
+                .into_iter()
+                .chain(entry.strategy.validate_status_update(&new, old))
+                .collect()
         } else if sub == Some("finalize") {
             Vec::new()
         } else {
@@ -1068,6 +1071,21 @@ fn prepare_update(
     }
     warnings.0.extend(entry.strategy.warnings(&new));
     Ok(new)
+}
+
+/// The metadata rules every update is checked against (upstream's `validateCommonFields` in
+/// `BeforeUpdate`), for status writes, whose strategies check only the status.
+fn status_metadata_errors(new: &Value, old: &Value) -> Vec<FieldError> {
+    use minato_resources::kinds::meta::{validate_finalizers, validate_object_meta_update};
+    let null = Value::Null;
+    let path = FieldPath::new("metadata");
+    let new_meta = new.get("metadata").unwrap_or(&null);
+    let mut errs =
+        validate_object_meta_update(new_meta, old.get("metadata").unwrap_or(&null), &path);
+    if let Some(f) = new_meta.get("finalizers") {
+        errs.extend(validate_finalizers(f, &path.child("finalizers")));
+    }
+    errs
 }
 
 /// Upstream deletes an object on update once it is marked for deletion, its finalizers are gone

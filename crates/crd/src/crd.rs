@@ -665,6 +665,10 @@ impl Strategy for CrdStrategy {
         validate_crd_status_update(new)
     }
 
+    // status_writable_metadata: the common set. Upstream's CRD status strategy means to reset
+    // the metadata, but resets the new object from itself, so labels, annotations, finalizers
+    // and ownerReferences written with the status are kept; clients see that behaviour.
+
     fn tracks_generation(&self) -> bool {
         true
     }

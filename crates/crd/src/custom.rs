@@ -506,6 +506,12 @@ impl Strategy for CustomResourceStrategy {
         out
     }
 
+    /// Upstream's custom resource status strategy keeps everything stored but the status and
+    /// managedFields.
+    fn status_writable_metadata(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     fn validate_status_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
         let mut out = self.type_meta(new);
         if !out.is_empty() {

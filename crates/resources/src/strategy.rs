@@ -49,7 +49,8 @@ pub trait Strategy: Send + Sync {
         self.validate(new)
     }
 
-    /// Validates a write to the `status` subresource.
+    /// Validates a write to the `status` subresource, beyond the metadata rules every update
+    /// is checked against (the API server applies those).
     fn validate_status_update(&self, _new: &Value, _old: &Value) -> Vec<FieldError> {
         Vec::new()
     }
@@ -59,10 +60,14 @@ pub trait Strategy: Send + Sync {
         Vec::new()
     }
 
-    /// The `metadata` fields a write to the `status` subresource may change (upstream's status
-    /// strategies differ by kind). By default none: only the status changes.
+    /// The `metadata` fields a write to the `status` subresource may change; everything else
+    /// but the status (and managedFields) stays as stored. Upstream's status strategies differ
+    /// by kind: most reset only the spec, so labels, annotations, finalizers and
+    /// ownerReferences pass (the default here); Deployments also reset labels, Pods
+    /// ownerReferences; FlowSchemas, PriorityLevelConfigurations, VolumeAttachments and custom
+    /// resources reset all metadata.
     fn status_writable_metadata(&self) -> &'static [&'static str] {
-        &[]
+        STATUS_WRITABLE_METADATA
     }
 
     /// Whether `metadata.generation` is kept and bumped on spec changes.
@@ -86,6 +91,11 @@ pub trait Strategy: Send + Sync {
         obj
     }
 }
+
+/// What most kinds' status writes may change in `metadata` (see
+/// [`Strategy::status_writable_metadata`]).
+pub const STATUS_WRITABLE_METADATA: &[&str] =
+    &["labels", "annotations", "finalizers", "ownerReferences"];
 
 /// A strategy with only the generic behaviour, optionally tracking generation.
 #[derive(Clone, Debug, Default)]

@@ -12,7 +12,7 @@ use crate::field::{FieldError, FieldPath};
 use crate::info::ResourceInfo;
 use crate::kinds::decode::decode_builtin;
 use crate::kinds::meta::{validate_object_meta, validate_object_meta_update, NameRule};
-use crate::strategy::{DecodeError, Decoded, Strategy};
+use crate::strategy::{DecodeError, Decoded, Strategy, STATUS_WRITABLE_METADATA};
 
 mod autoscaling;
 mod core;
@@ -87,6 +87,7 @@ pub(crate) struct Kind {
     generation: bool,
     /// Status a new object starts with when `status` is a subresource (upstream resets it).
     initial_status: Option<fn(&Value) -> Value>,
+    status_metadata: &'static [&'static str],
     hooks: Hooks,
 }
 
@@ -170,13 +171,8 @@ impl Strategy for Kind {
         errs
     }
 
-    fn validate_status_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        let null = Value::Null;
-        validate_object_meta_update(
-            new.get("metadata").unwrap_or(&null),
-            old.get("metadata").unwrap_or(&null),
-            &FieldPath::new("metadata"),
-        )
+    fn status_writable_metadata(&self) -> &'static [&'static str] {
+        self.status_metadata
     }
 
     fn warnings(&self, obj: &Value) -> Vec<String> {
@@ -215,6 +211,7 @@ pub fn strategy_for(info: &ResourceInfo) -> Option<Arc<dyn Strategy>> {
         name_rule: spec.name_rule.unwrap_or(NameRule::Dns1123Subdomain),
         generation: spec.generation,
         initial_status: spec.initial_status,
+        status_metadata: spec.status_metadata.unwrap_or(STATUS_WRITABLE_METADATA),
         hooks: spec.hooks,
     }))
 }
@@ -225,6 +222,8 @@ pub(crate) struct Spec {
     pub name_rule: Option<NameRule>,
     pub generation: bool,
     pub initial_status: Option<fn(&Value) -> Value>,
+    /// What a status write may change in `metadata`; `None`: the common set.
+    pub status_metadata: Option<&'static [&'static str]>,
     pub hooks: Hooks,
 }
 

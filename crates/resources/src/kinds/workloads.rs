@@ -16,7 +16,7 @@ use super::pod::{
 };
 use crate::field::{ErrorType, FieldError, FieldPath};
 use crate::info::ResourceInfo;
-use crate::strategy::{DecodeError, Decoded, Strategy};
+use crate::strategy::{DecodeError, Decoded, Strategy, STATUS_WRITABLE_METADATA};
 
 pub(crate) mod cron;
 #[cfg(test)]
@@ -275,22 +275,9 @@ impl Strategy for WorkloadStrategy {
         errs
     }
 
-    fn validate_status_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+    fn validate_status_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
         let null = Value::Null;
-        let mut errs = validate_object_meta_update(
-            new.get("metadata").unwrap_or(&null),
-            old.get("metadata").unwrap_or(&null),
-            &FieldPath::new("metadata"),
-        );
-        if let Some(a) = new.pointer("/metadata/annotations") {
-            // The annotations a Deployment status write may change are checked as on any write.
-            if self.status_writable_metadata().contains(&"annotations") {
-                errs.extend(validate_annotations(
-                    a,
-                    &FieldPath::new("metadata").child("annotations"),
-                ));
-            }
-        }
+        let mut errs = Vec::new();
         let status = new.get("status").unwrap_or(&null);
         if self.kind == Kind::Pod {
             errs.extend(validate_pod_status(status));
@@ -355,11 +342,13 @@ impl Strategy for WorkloadStrategy {
     }
 
     fn status_writable_metadata(&self) -> &'static [&'static str] {
-        // Upstream's Deployment status strategy resets only spec and labels; its controller
-        // writes the revision annotation together with the status.
+        // Upstream's Deployment status strategy resets spec and labels (its controller writes the
+        // revision annotation together with the status); the Pod's resets spec and
+        // ownerReferences, "since old kubelets corrupt them"; the others reset only the spec.
         match self.kind {
-            Kind::Deployment => &["annotations"],
-            _ => &[],
+            Kind::Deployment => &["annotations", "finalizers", "ownerReferences"],
+            Kind::Pod => &["labels", "annotations", "finalizers"],
+            _ => STATUS_WRITABLE_METADATA,
         }
     }
 

@@ -88,14 +88,6 @@ impl Strategy for HpaStrategy {
         errs
     }
 
-    fn validate_status_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
-        validate_object_meta_update(
-            new.get("metadata").unwrap_or(&Value::Null),
-            old.get("metadata").unwrap_or(&Value::Null),
-            &FieldPath::new("metadata"),
-        )
-    }
-
     fn tracks_generation(&self) -> bool {
         true
     }

@@ -30,6 +30,8 @@ pub(super) fn spec(info: &ResourceInfo) -> Option<Spec> {
         (GROUP, "FlowSchema") => Some(Spec {
             generation: true,
             initial_status: Some(|_| json!({})),
+            // Upstream's status strategies keep all stored metadata but managedFields.
+            status_metadata: Some(&[]),
             hooks: Hooks {
                 defaults: |o| default_field(o, "/spec", "matchingPrecedence", json!(1000)),
                 validate: validate_flow_schema,
@@ -40,6 +42,8 @@ pub(super) fn spec(info: &ResourceInfo) -> Option<Spec> {
         (GROUP, "PriorityLevelConfiguration") => Some(Spec {
             generation: true,
             initial_status: Some(|_| json!({})),
+            // Upstream's status strategies keep all stored metadata but managedFields.
+            status_metadata: Some(&[]),
             hooks: Hooks {
                 defaults: priority_level_defaults,
                 validate: validate_priority_level,

@@ -70,6 +70,8 @@ pub(super) fn spec(info: &ResourceInfo) -> Option<Spec> {
             ..Spec::default()
         },
         ("storage.k8s.io", "VolumeAttachment") => Spec {
+            // Upstream resets all of ResetObjectMetaForStatus's fields on status writes.
+            status_metadata: Some(&[]),
             hooks: Hooks {
                 validate: validate_volume_attachment,
                 validate_update: |n, o| immutable(n, o, "/spec", &FieldPath::new("spec")),
