@@ -470,6 +470,141 @@ spec:
     assert!(m.get("ownerReferences").is_none(), "{m}");
 }
 
+/// `fieldValidation` on PATCH, with upstream's own integration-test patches: the patch's
+/// duplicate keys (and a JSON patch's unknown operation fields) come first, then the patched
+/// object's unknown fields; Strict answers 422 naming the `patch`, Warn one warning each.
+#[test]
+fn patches_are_validated_strictly_as_upstream() {
+    let s = Server::start_with(&["--no-controllers"]);
+    s.ok(&["create", "deployment", "nginx", "--image=nginx:latest"]);
+    let path = "/apis/apps/v1/namespaces/default/deployments/nginx";
+    let merge = r#"{"spec":{"unknown1":"val1","unknownDupe":"valDupe","unknownDupe":"valDupe2","paused":true,"paused":false,"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:latest","unknownNested":"val1","imagePullPolicy":"Always","imagePullPolicy":"Never"}]}}}}"#;
+    let merge_errors = [
+        r#"duplicate field "spec.unknownDupe""#,
+        r#"duplicate field "spec.paused""#,
+        r#"duplicate field "spec.template.spec.containers[0].imagePullPolicy""#,
+        r#"unknown field "spec.template.spec.containers[0].unknownNested""#,
+        r#"unknown field "spec.unknown1""#,
+        r#"unknown field "spec.unknownDupe""#,
+    ];
+    let json_patch = r#"[{"op":"add","path":"/spec/unknown1","value":"val1","foo":"bar"},
+        {"op":"add","path":"/spec/unknown2","path":"/spec/unknown3","value":"val1"},
+        {"op":"add","path":"/spec/unknownDupe","value":"valDupe"},
+        {"op":"add","path":"/spec/unknownDupe","value":"valDupe2"},
+        {"op":"add","path":"/spec/paused","value":true},
+        {"op":"add","path":"/spec/paused","value":false},
+        {"op":"add","path":"/spec/template/spec/containers/0/unknownNested","value":"val1"},
+        {"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Always"},
+        {"op":"add","path":"/spec/template/spec/containers/0/imagePullPolicy","value":"Never"}]"#;
+    let json_errors = [
+        r#"json patch unknown field "[0].foo""#,
+        r#"json patch duplicate field "[1].path""#,
+        r#"unknown field "spec.template.spec.containers[0].unknownNested""#,
+        r#"unknown field "spec.unknown1""#,
+        r#"unknown field "spec.unknown3""#,
+        r#"unknown field "spec.unknownDupe""#,
+    ];
+    let cases: [(&str, &str, &[&str]); 3] = [
+        ("application/merge-patch+json", merge, &merge_errors),
+        (
+            "application/strategic-merge-patch+json",
+            merge,
+            &merge_errors,
+        ),
+        ("application/json-patch+json", json_patch, &json_errors),
+    ];
+    for (ctype, patch, errors) in cases {
+        let (code, _, body) = raw(
+            &s,
+            "PATCH",
+            &format!("{path}?fieldValidation=Strict"),
+            ctype,
+            Some(patch),
+        );
+        assert_eq!(code, 422, "{ctype}: {body}");
+        let status: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["reason"], "Invalid", "{body}");
+        assert_eq!(status["details"]["causes"][0]["field"], "patch", "{body}");
+        let msg = status["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(r#" "" is invalid: patch: Invalid value: ""#),
+            "{msg}"
+        );
+        let want = format!("strict decoding error: {}", errors.join(", "));
+        assert!(msg.ends_with(&want), "{ctype}:\n{msg}\nwant: {want}");
+
+        let (code, head, body) = raw(
+            &s,
+            "PATCH",
+            &format!("{path}?fieldValidation=Warn"),
+            ctype,
+            Some(patch),
+        );
+        assert_eq!(code, 200, "{ctype}: {body}");
+        let warnings: Vec<&str> = head
+            .lines()
+            .filter_map(|l| l.strip_prefix("warning: 299 - \""))
+            .map(|l| l.trim_end().strip_suffix('"').unwrap_or(l))
+            .collect();
+        let want: Vec<String> = errors
+            .iter()
+            .map(|e| e.replace('"', "\\\"").to_lowercase())
+            .collect();
+        assert_eq!(warnings, want, "{ctype}");
+
+        let (code, head, body) = raw(
+            &s,
+            "PATCH",
+            &format!("{path}?fieldValidation=Ignore"),
+            ctype,
+            Some(patch),
+        );
+        assert_eq!(code, 200, "{ctype}: {body}");
+        assert!(!head.contains("warning:"), "{head}");
+    }
+    // A strategic merge patch is shown as Go prints the decoded patch.
+    let (code, _, body) = raw(
+        &s,
+        "PATCH",
+        &format!("{path}?fieldValidation=Strict"),
+        "application/strategic-merge-patch+json",
+        Some(r#"{"spec":{"bogus":1,"replicas":2}}"#),
+    );
+    assert_eq!(code, 422, "{body}");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["message"],
+        r#" "" is invalid: patch: Invalid value: "map[spec:map[bogus:1 replicas:2]]": strict decoding error: unknown field "spec.bogus""#
+    );
+    // kubectl patch leaves fieldValidation to the server's default, Warn.
+    let out = s.kubectl(&[
+        "patch",
+        "deployment",
+        "nginx",
+        "-p",
+        r#"{"spec":{"bogus":1}}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(r#"Warning: unknown field "spec.bogus""#),
+        "{}",
+        stderr(&out)
+    );
+    // kubectl apply sends its changes as a strategic merge patch under Strict.
+    let manifest = |extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  a: \"1\"\n{extra}"
+        )
+    };
+    s.apply(&manifest(""));
+    let err = s.apply_fails(&manifest("bogus: 1\n"));
+    assert!(
+        err.contains(r#"is invalid: patch: Invalid value: "map[bogus:1"#)
+            && err.contains(r#"strict decoding error: unknown field "bogus""#),
+        "{err}"
+    );
+}
+
 #[test]
 fn field_validation_strict_warn_ignore() {
     let s = Server::start_with(&["--no-controllers"]);

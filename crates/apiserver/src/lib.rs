@@ -23,6 +23,7 @@ pub mod meta;
 pub mod metrics;
 pub mod nodeproxy;
 pub mod openapi;
+pub mod patch_strict;
 pub mod pki;
 pub mod protobuf;
 pub mod request;

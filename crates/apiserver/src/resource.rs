@@ -552,24 +552,8 @@ fn decode_checked(
     warnings: &mut Warnings,
 ) -> ApiResult<Value> {
     let info = &entry.info;
-    let decoded = entry.strategy.decode(obj).map_err(|e| {
-        let msg = e.0;
-        // Strategies word their own messages when they know better; otherwise add upstream's prefix.
-        if msg.contains("cannot be handled as") {
-            ApiError::bad_request(msg)
-        } else {
-            ApiError::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: {msg}",
-                info.kind, info.version, info.kind
-            ))
-        }
-    })?;
-    if !decoded.unknown_fields.is_empty() {
-        let items: Vec<String> = decoded
-            .unknown_fields
-            .iter()
-            .map(|f| format!("unknown field \"{f}\""))
-            .collect();
+    let (object, items) = decode_with_unknowns(entry, obj)?;
+    if !items.is_empty() {
         match fv {
             FieldValidation::Strict => {
                 return Err(ApiError::bad_request(format!(
@@ -584,7 +568,72 @@ fn decode_checked(
             FieldValidation::Ignore => {}
         }
     }
-    Ok(decoded.object)
+    Ok(object)
+}
+
+/// Decodes an object, with its unknown fields worded as the strict decoder words them.
+fn decode_with_unknowns(entry: &Entry, obj: Value) -> ApiResult<(Value, Vec<String>)> {
+    let info = &entry.info;
+    let decoded = entry.strategy.decode(obj).map_err(|e| {
+        let msg = e.0;
+        // Strategies word their own messages when they know better; otherwise add upstream's prefix.
+        if msg.contains("cannot be handled as") {
+            ApiError::bad_request(msg)
+        } else {
+            ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {msg}",
+                info.kind, info.version, info.kind
+            ))
+        }
+    })?;
+    let items = decoded
+        .unknown_fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Ok((decoded.object, items))
+}
+
+/// How `prepare_update` treats what strict decoding finds.
+struct Strictness<'a> {
+    fv: FieldValidation,
+    /// For a PATCH other than an apply.
+    patch: Option<PatchCheck<'a>>,
+}
+
+struct PatchCheck<'a> {
+    patch_type: &'a str,
+    body: &'a [u8],
+    /// What the patch document itself broke (see `patch_strict::document_errors`).
+    document_errors: Vec<String>,
+}
+
+/// Upstream's answer to a patch that fails strict validation: 422 naming the `patch`, whose
+/// value is the patched object (a strategic merge patch shows the patch itself, as Go prints
+/// it), then every problem of the document and the object.
+fn strict_patch_error(
+    patch_type: &str,
+    patched: &Value,
+    body: &[u8],
+    items: &[String],
+) -> ApiError {
+    let shown = if patch_type == crate::patch_strict::STRATEGIC {
+        serde_json::from_slice::<Value>(body)
+            .map(|p| crate::patch_strict::go_print(&p))
+            .unwrap_or_default()
+    } else {
+        serde_json::to_string(patched).unwrap_or_default()
+    };
+    ApiError::invalid(
+        "",
+        "",
+        "",
+        &[FieldError::invalid(
+            &FieldPath::new("patch"),
+            shown,
+            format!("strict decoding error: {}", items.join(", ")),
+        )],
+    )
 }
 
 /// The apiVersion and kind in a body must be the route's (or absent).
@@ -924,7 +973,7 @@ fn prepare_update(
     mut new: Value,
     url_name: &str,
     url_ns: Option<&str>,
-    fv: FieldValidation,
+    strict: &Strictness,
     warnings: &mut Warnings,
 ) -> ApiResult<Value> {
     let info = &entry.info;
@@ -940,7 +989,29 @@ fn prepare_update(
         }
     }
     // Every hook below sees the storage version, as `old` is.
-    let mut new = to_storage_version(state, entry, decode_checked(entry, new, fv, warnings)?);
+    let decoded = match &strict.patch {
+        None => decode_checked(entry, new, strict.fv, warnings)?,
+        Some(_) if strict.fv == FieldValidation::Ignore => decode_with_unknowns(entry, new)?.0,
+        Some(p) => {
+            // Upstream shows the patched object in a strict error: keep it only when one is due.
+            let shown = (strict.fv == FieldValidation::Strict).then(|| new.clone());
+            let (object, mut unknown) = decode_with_unknowns(entry, new)?;
+            if p.patch_type == crate::patch_strict::STRATEGIC {
+                // Upstream's converter reports a strategic patch's unknown fields sorted.
+                unknown.sort();
+            }
+            let items: Vec<String> = p.document_errors.iter().cloned().chain(unknown).collect();
+            match (&shown, items.is_empty()) {
+                (_, true) => {}
+                (Some(patched), false) => {
+                    return Err(strict_patch_error(p.patch_type, patched, p.body, &items))
+                }
+                (None, false) => warnings.0.extend(items),
+            }
+            object
+        }
+    };
+    let mut new = to_storage_version(state, entry, decoded);
     // Server-owned metadata.
     let old_meta = meta::meta(old).cloned().unwrap_or_default();
     {
@@ -1144,6 +1215,21 @@ pub async fn write(
             Ok(out)
         }
     };
+    let strictness = Strictness {
+        fv,
+        patch: match &mode {
+            Write::Patch { content_type, body } if !is_apply => Some(PatchCheck {
+                patch_type: content_type,
+                body,
+                document_errors: if fv == FieldValidation::Ignore {
+                    Vec::new()
+                } else {
+                    crate::patch_strict::document_errors(content_type, body)
+                },
+            }),
+            _ => None,
+        },
+    };
     for _attempt in 0..16 {
         let mut warnings = Warnings::default();
         let Some((old, kv)) = read_stored(state, route, &name).await? else {
@@ -1187,7 +1273,7 @@ pub async fn write(
             patched,
             &name,
             route.namespace.as_deref(),
-            fv,
+            &strictness,
             &mut warnings,
         )?;
         if !is_apply {
