@@ -438,6 +438,17 @@ impl AgentServer {
 
     /// `kill -9` of the server (containers keep running under their shims), then a new server
     /// on the same data dir.
+    /// Kills the server and starts it again on the same data dir with other hard eviction
+    /// thresholds (`--eviction-hard`), as an operator changing the node's configuration.
+    pub fn restart_with_eviction_hard(&mut self, thresholds: &str) {
+        if let Some(i) = self.agent_args.iter().position(|a| a == "--eviction-hard") {
+            self.agent_args.drain(i..i + 2);
+        }
+        self.agent_args.push("--eviction-hard".into());
+        self.agent_args.push(thresholds.into());
+        self.kill9_and_restart();
+    }
+
     pub fn kill9_and_restart(&mut self) {
         let server = self.server.take().expect("server running");
         let dir = server.kill9();

@@ -835,6 +835,54 @@ spec:
     );
 }
 
+/// Under inode pressure the pod holding the most files goes first (2,000 empty files, not the
+/// one 16 MiB file that would go first under a bytes threshold), and the message names the
+/// inodes the node is short of.
+#[test]
+fn inode_pressure_evicts_the_pod_with_the_most_files_first() {
+    let work = tempfile::tempdir().unwrap();
+    let (_, archive) = busybox_image(work.path());
+    let mut agent = AgentServer::start(&[&archive], None);
+    agent.s().apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hoarder, labels: {app: inodes}}
+spec:
+  tolerations: [{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "mkdir /many && cd /many && i=0; while [ $i -lt 2000 ]; do : > f$i; i=$((i+1)); done; : > /done; sleep 3600"]
+    readinessProbe: {exec: {command: ["test", "-f", "/done"]}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: frugal, labels: {app: inodes}}
+spec:
+  tolerations: [{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: c
+    image: localhost/busybox:1.0
+    imagePullPolicy: Never
+    command: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=16; : > /done; sleep 3600"]
+    readinessProbe: {exec: {command: ["test", "-f", "/done"]}, periodSeconds: 1}
+"#,
+    );
+    wait_ready(agent.s(), "app=inodes", 2);
+    // Now a threshold no filesystem meets: the node is short of inodes from its first pass.
+    agent.restart_with_eviction_hard("nodefs.inodesFree<100%");
+    let s = agent.s();
+    let reason = wait_evicted(s, "hoarder");
+    assert!(
+        reason.contains("The node was low on resource: inodes. Threshold quantity: "),
+        "{reason}"
+    );
+    // One pod per pass (10 s): the other one is still running.
+    assert_eq!(jsonpath(s, "pod/frugal", "{.status.phase}"), "Running");
+}
+
 /// `minato agent --server URL --token T` in a process of its own, as on a second machine: it
 /// fetches and checks the CA, registers its node, runs pods, and serves their logs and exec
 /// through the API server. A wrong token, or a token for another CA, is refused up front.

@@ -5,8 +5,9 @@
 //!    ephemeral-storage limit, or a pod over the sum of its containers' limits is evicted;
 //! 2. compares the node's signals with the hard thresholds (`--eviction-hard`). Under disk
 //!    pressure it first reclaims node-level resources (unused images); if that is not enough,
-//!    and under memory pressure, it evicts one pod, ranked as upstream ranks them: pods using
-//!    more than they requested first, then lower priority, then the largest usage.
+//!    and under memory or PID pressure, it evicts one pod, ranked as upstream ranks them: pods
+//!    using more of the scarce resource (memory, disk bytes, inodes, processes) than they
+//!    requested first, then lower priority, then the largest usage.
 //!
 //! An evicted pod's containers are stopped at once and it ends Failed with reason Evicted (its
 //! controller makes a replacement elsewhere).
@@ -64,17 +65,25 @@ pub fn rank(mut pods: Vec<Candidate>) -> Vec<Candidate> {
     pods
 }
 
-/// Bytes a directory tree takes on disk, staying on its filesystem (a memory emptyDir is a
+/// What a directory tree takes on its filesystem.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DiskUsage {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+/// Blocks and inodes of a directory tree, staying on its filesystem (a memory emptyDir is a
 /// tmpfs mount and counts as memory, not disk).
-pub fn disk_usage(path: &Path) -> u64 {
-    fn walk(path: &Path, dev: u64, total: &mut u64) {
+pub fn disk_usage(path: &Path) -> DiskUsage {
+    fn walk(path: &Path, dev: u64, total: &mut DiskUsage) {
         let Ok(meta) = std::fs::symlink_metadata(path) else {
             return;
         };
         if meta.dev() != dev {
             return;
         }
-        *total += meta.blocks() * 512;
+        total.bytes += meta.blocks() * 512;
+        total.inodes += 1;
         if meta.is_dir() {
             if let Ok(entries) = std::fs::read_dir(path) {
                 for e in entries.flatten() {
@@ -83,21 +92,22 @@ pub fn disk_usage(path: &Path) -> u64 {
             }
         }
     }
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    let mut total = 0;
-    walk(path, meta.dev(), &mut total);
+    let mut total = DiskUsage::default();
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        walk(path, meta.dev(), &mut total);
+    }
     total
 }
 
 /// What one pod keeps on the node's disk.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodStorage {
-    /// Writable layer plus logs, per container name.
+    /// Bytes of the writable layer plus logs, per container name.
     pub containers: BTreeMap<String, u64>,
-    /// Disk emptyDir volumes, per volume name.
+    /// Bytes of disk emptyDir volumes, per volume name.
     pub empty_dirs: BTreeMap<String, u64>,
+    /// Inodes of all of the above.
+    pub inodes: u64,
 }
 
 impl PodStorage {
@@ -114,13 +124,16 @@ fn measure_storage(
     let mut out = PodStorage::default();
     for r in records.iter().filter(|r| r.pod_uid == entry.uid) {
         let layer = disk_usage(&ctx.runtime.writable_layer_dir(&r.id));
-        *out.containers.entry(r.container_name.clone()).or_default() += layer;
+        *out.containers.entry(r.container_name.clone()).or_default() += layer.bytes;
+        out.inodes += layer.inodes;
     }
     let log_dir = ctx.pod_log_dir(&entry.pod);
     if let Ok(dirs) = std::fs::read_dir(&log_dir) {
         for d in dirs.flatten() {
             let name = d.file_name().to_string_lossy().into_owned();
-            *out.containers.entry(name).or_default() += disk_usage(&d.path());
+            let logs = disk_usage(&d.path());
+            *out.containers.entry(name).or_default() += logs.bytes;
+            out.inodes += logs.inodes;
         }
     }
     let spec = entry.pod.spec.clone().unwrap_or_default();
@@ -132,7 +145,9 @@ fn measure_storage(
                     "kubernetes.io~empty-dir",
                     &v.name,
                 );
-                out.empty_dirs.insert(v.name.clone(), disk_usage(&dir));
+                let used = disk_usage(&dir);
+                out.empty_dirs.insert(v.name.clone(), used.bytes);
+                out.inodes += used.inodes;
             }
         }
     }
@@ -192,6 +207,19 @@ pub fn storage_limit_violation(pod: &Pod, usage: &PodStorage) -> Option<String> 
     None
 }
 
+/// A count as a Kubernetes quantity in decimal units where exact ("2k", "1500"), as upstream
+/// prints inode and process counts.
+fn count_quantity(v: u64) -> String {
+    let mut v = v;
+    for suffix in ["", "k", "M", "G", "T", "P"] {
+        if v == 0 || !v.is_multiple_of(1000) || suffix == "P" {
+            return format!("{v}{suffix}");
+        }
+        v /= 1000;
+    }
+    v.to_string()
+}
+
 /// A byte count as a Kubernetes quantity in binary units where exact ("20Mi", "1536Ki").
 fn bytes_quantity(v: i64) -> String {
     let mut v = v;
@@ -220,13 +248,28 @@ fn has_storage_limits(pod: &Pod) -> bool {
         })
 }
 
-fn memory_usage(ctx: &Ctx, entry: &PodEntry) -> i64 {
+/// The pod cgroup's usage (memory working set, processes).
+fn pod_usage(ctx: &Ctx, entry: &PodEntry) -> minato_runtime::Usage {
     let spec = entry.pod.spec.clone().unwrap_or_default();
     let cgroup = crate::pods::resources::pod_cgroup(&ctx.config.cgroup_root, &spec, &entry.uid);
-    ctx.runtime
-        .cgroup_usage(&cgroup)
-        .map(|u| u.memory_working_set_bytes as i64)
-        .unwrap_or(0)
+    ctx.runtime.cgroup_usage(&cgroup).unwrap_or_default()
+}
+
+/// Memory working set per running container of a pod.
+fn container_memory(
+    ctx: &Ctx,
+    uid: &str,
+    records: &[minato_runtime::ContainerRecord],
+) -> BTreeMap<String, u64> {
+    records
+        .iter()
+        .filter(|r| r.pod_uid == uid)
+        .filter(|r| matches!(r.state, minato_runtime::ContainerState::Running { .. }))
+        .filter_map(|r| {
+            let u = ctx.runtime.cgroup_usage(&r.cgroup_path).ok()?;
+            Some((r.container_name.clone(), u.memory_working_set_bytes))
+        })
+        .collect()
 }
 
 /// Removes every image no container uses (older than the kubelet's 2 minutes), the
@@ -253,17 +296,47 @@ fn reclaim_images(ctx: &Ctx) {
     }
 }
 
-fn pressure_message(met: &Met) -> String {
-    let unit = |v: u64| match met.signal.resource() {
-        "memory" | "ephemeral-storage" => format!("{}Ki", v / 1024),
-        _ => v.to_string(),
+/// Upstream's eviction message: the node's shortage, then each container of the pod using
+/// more memory or disk than it requested (`usage`: per container name, in bytes).
+fn eviction_message(met: &Met, pod: &Pod, usage: &BTreeMap<String, u64>) -> String {
+    let resource = met.signal.resource();
+    let bytes = matches!(resource, "memory" | "ephemeral-storage");
+    let quantity = |v: u64| {
+        if bytes {
+            bytes_quantity(v as i64)
+        } else {
+            count_quantity(v)
+        }
     };
-    format!(
-        "The node was low on resource: {}. Threshold quantity: {}, available: {}. ",
-        met.signal.resource(),
-        unit(met.threshold),
-        unit(met.available)
-    )
+    let mut message = format!(
+        "The node was low on resource: {resource}. Threshold quantity: {}, available: {}. ",
+        quantity(met.threshold),
+        quantity(met.available)
+    );
+    if !bytes {
+        return message;
+    }
+    for c in pod.spec.iter().flat_map(|s| &s.containers) {
+        let Some(used) = usage.get(&c.name) else {
+            continue;
+        };
+        let request = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get(resource))
+            .map(|q| q.0.clone());
+        let requested = request.as_deref().map(value).unwrap_or(0);
+        if *used as i64 > requested {
+            message.push_str(&format!(
+                "Container {} was using {}, request is {}, has larger consumption of {resource}. ",
+                c.name,
+                bytes_quantity(*used as i64),
+                request.as_deref().unwrap_or("0"),
+            ));
+        }
+    }
+    message
 }
 
 /// One pass; blocking (it walks directories and reads cgroups).
@@ -296,29 +369,37 @@ fn pass(ctx: &Ctx) {
     // Memory first, as upstream orders its thresholds.
     met.sort_by_key(|m| m.signal != Signal::MemoryAvailable);
     let Some(first) = met.first() else { return };
-    let memory = first.signal == Signal::MemoryAvailable;
+    let resource = first.signal.resource();
+    for p in pods.iter().filter(|p| !ctx.is_evicted(&p.uid)) {
+        if first.signal.is_disk() && !storage.contains_key(&p.uid) {
+            storage.insert(p.uid.clone(), measure_storage(ctx, p, records()));
+        }
+    }
     let candidates: Vec<Candidate> = pods
         .iter()
         .filter(|p| !ctx.is_evicted(&p.uid))
         .map(|p| {
-            let usage = if memory {
-                memory_usage(ctx, p)
-            } else {
-                storage
-                    .get(&p.uid)
-                    .cloned()
-                    .unwrap_or_else(|| measure_storage(ctx, p, records()))
-                    .total() as i64
-            };
-            let resource = if memory {
-                "memory"
-            } else {
-                "ephemeral-storage"
+            let disk = storage.get(&p.uid);
+            let usage = match first.signal {
+                Signal::MemoryAvailable => pod_usage(ctx, p).memory_working_set_bytes,
+                // Upstream ranks PID pressure by priority, then process count: with no request
+                // to exceed, the same order.
+                Signal::PidAvailable => pod_usage(ctx, p).processes,
+                Signal::NodefsInodesFree | Signal::ImagefsInodesFree => {
+                    disk.map(|d| d.inodes).unwrap_or(0)
+                }
+                Signal::NodefsAvailable | Signal::ImagefsAvailable => {
+                    disk.map(PodStorage::total).unwrap_or(0)
+                }
             };
             Candidate {
                 uid: p.uid.clone(),
-                usage,
-                request: request(&p.pod, resource),
+                usage: usage as i64,
+                // Nothing requests inodes or processes.
+                request: match resource {
+                    "memory" | "ephemeral-storage" => request(&p.pod, resource),
+                    _ => 0,
+                },
                 priority: p.pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0),
             }
         })
@@ -330,12 +411,17 @@ fn pass(ctx: &Ctx) {
         );
         return;
     };
-    let message = format!(
-        "{}Pod was using {}Ki, request is {}Ki. ",
-        pressure_message(first),
-        victim.usage / 1024,
-        victim.request / 1024
-    );
+    let Some(entry) = pods.iter().find(|p| p.uid == victim.uid) else {
+        return;
+    };
+    let usage = match first.signal {
+        Signal::MemoryAvailable => container_memory(ctx, &victim.uid, records()),
+        _ => storage
+            .get(&victim.uid)
+            .map(|s| s.containers.clone())
+            .unwrap_or_default(),
+    };
+    let message = eviction_message(first, &entry.pod, &usage);
     info!(pod_uid = %victim.uid, %message, "evicting pod");
     ctx.evict(&victim.uid, message);
 }
@@ -452,7 +538,77 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/f"), vec![1u8; 64 * 1024]).unwrap();
         let used = disk_usage(dir.path());
-        assert!(used >= 64 * 1024, "{used}");
-        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
+        assert!(used.bytes >= 64 * 1024, "{used:?}");
+        // The root, the subdirectory and the file.
+        assert_eq!(used.inodes, 3);
+        assert_eq!(
+            disk_usage(&dir.path().join("missing")),
+            DiskUsage::default()
+        );
+    }
+
+    fn requesting(name: &str, resource: &str, request: &str) -> Container {
+        Container {
+            name: name.into(),
+            resources: Some(ResourceRequirements {
+                requests: Some([(resource.to_string(), Quantity(request.into()))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn eviction_messages_name_the_containers_over_their_requests() {
+        let p = pod(
+            vec![
+                requesting("greedy", "memory", "64Mi"),
+                requesting("modest", "memory", "1Gi"),
+                container("unrequested", None),
+            ],
+            vec![],
+        );
+        let met = Met {
+            signal: Signal::MemoryAvailable,
+            threshold: 100 << 20,
+            available: (50 << 20) + 512,
+        };
+        let usage = BTreeMap::from([
+            ("greedy".to_string(), 128u64 << 20),
+            ("modest".to_string(), 10 << 20),
+            ("unrequested".to_string(), 1536),
+        ]);
+        assert_eq!(
+            eviction_message(&met, &p, &usage),
+            "The node was low on resource: memory. Threshold quantity: 100Mi, available: 52429312. \
+             Container greedy was using 128Mi, request is 64Mi, has larger consumption of memory. \
+             Container unrequested was using 1536, request is 0, has larger consumption of memory. "
+        );
+        // Inodes and processes: counts in decimal units, no per-container detail.
+        let met = Met {
+            signal: Signal::NodefsInodesFree,
+            threshold: 5000,
+            available: 1234,
+        };
+        assert_eq!(
+            eviction_message(&met, &p, &usage),
+            "The node was low on resource: inodes. Threshold quantity: 5k, available: 1234. "
+        );
+        assert_eq!(count_quantity(2_000_000), "2M");
+        assert_eq!(count_quantity(0), "0");
+    }
+
+    #[test]
+    fn under_inode_pressure_the_pod_with_most_inodes_goes_first() {
+        // Nothing requests inodes: every pod with any is "over", so priority, then count.
+        let order: Vec<String> = rank(vec![
+            c("few", 10, 0, 0),
+            c("many", 90_000, 0, 0),
+            c("many-important", 500_000, 0, 1000),
+        ])
+        .into_iter()
+        .map(|c| c.uid)
+        .collect();
+        assert_eq!(order, vec!["many", "few", "many-important"]);
     }
 }

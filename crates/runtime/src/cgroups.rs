@@ -27,6 +27,9 @@ pub struct Usage {
     /// usage - inactive_file (what the kubelet/cadvisor call the working set).
     pub memory_working_set_bytes: u64,
     pub memory_usage_bytes: u64,
+    /// Processes and threads in the cgroup (`pids.current`; 0 where the pids controller is
+    /// missing, and for the node).
+    pub processes: u64,
 }
 
 /// Controllers we create pod cgroups in (v1) or enable in subtree_control (v2).
@@ -348,6 +351,7 @@ impl Cgroups {
                 cpu_usage_ns: cpu,
                 memory_usage_bytes: mem,
                 memory_working_set_bytes: mem.saturating_sub(inactive),
+                processes: read_u64(&dir.join("pids.current")).unwrap_or(0),
             })
         } else {
             let cpu_dir = self
@@ -365,11 +369,16 @@ impl Cgroups {
             let mem = read_u64(&mem_dir.join("memory.usage_in_bytes")).unwrap_or(0);
             let inactive =
                 read_keyed(&mem_dir.join("memory.stat"), "total_inactive_file").unwrap_or(0);
+            let processes = self
+                .v1_dir("pids", path)
+                .and_then(|d| read_u64(&d.join("pids.current")))
+                .unwrap_or(0);
             Ok(Usage {
                 timestamp: now,
                 cpu_usage_ns: cpu,
                 memory_usage_bytes: mem,
                 memory_working_set_bytes: mem.saturating_sub(inactive),
+                processes,
             })
         }
     }
@@ -495,5 +504,6 @@ pub fn node_usage() -> Result<Usage, RuntimeError> {
         cpu_usage_ns: cpu_ns,
         memory_usage_bytes: usage,
         memory_working_set_bytes: usage.saturating_sub(kb("Inactive(file)")),
+        processes: 0,
     })
 }
