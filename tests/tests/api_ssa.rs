@@ -225,3 +225,42 @@ fn client_side_apply_then_server_side_migrates_ownership() {
         m["metadata"]["managedFields"]
     );
 }
+
+/// A field the schema does not declare fails an apply whatever `--validate` says, worded as
+/// upstream's field manager words it, on create and on update.
+#[test]
+fn apply_refuses_undeclared_fields_as_upstream() {
+    let s = Server::start_with(&["--no-controllers"]);
+    let cm =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\nbogus: 1\ndata:\n  a: \"1\"\n";
+    for validate in ["--validate=strict", "--validate=false"] {
+        let out = ssa(&s, cm, &[validate]);
+        assert!(!out.status.success(), "{validate}");
+        assert_eq!(
+            stderr(&out).trim(),
+            "Error from server: failed to create typed patch object (default/typo; /v1, Kind=ConfigMap): .bogus: field not declared in schema",
+            "{validate}"
+        );
+    }
+    let out = ssa(&s, DEPLOY, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let typo = DEPLOY
+        .replace("  replicas: 2\n", "  replicas: 2\n  bogus1: 1\n")
+        .replace("image: nginx:1.25\n", "image: nginx:1.25\n        foo: 1\n");
+    let out = ssa(&s, &typo, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("Error from server: failed to create typed patch object (default/ssa; apps/v1, Kind=Deployment): errors:\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "\n  .spec.template.spec.containers[name=\"c\"].foo: field not declared in schema"
+        ) && err.contains("\n  .spec.bogus1: field not declared in schema"),
+        "{err}"
+    );
+    // Nothing of it was stored.
+    let d = s.get_json(&["deployment", "ssa"]);
+    assert!(d["spec"].get("bogus1").is_none(), "{}", d["spec"]);
+}

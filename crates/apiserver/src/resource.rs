@@ -571,6 +571,60 @@ fn decode_checked(
     Ok(object)
 }
 
+/// Decodes the result of a server-side apply. Upstream's field manager converts the applied
+/// object to its schema's typed form first, and a field the schema does not declare fails
+/// that whatever `fieldValidation` says, with structured-merge-diff's wording (and a 500:
+/// the error is not an API status upstream).
+pub(crate) fn decode_applied(entry: &Entry, obj: Value) -> ApiResult<Value> {
+    let info = &entry.info;
+    let decoded = entry.strategy.decode(obj).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {}",
+            info.kind, info.version, info.kind, e.0
+        ))
+    })?;
+    if decoded.unknown_fields.is_empty() {
+        return Ok(decoded.object);
+    }
+    let obj = &decoded.object;
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(&info.kind);
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| info.api_version());
+    let gv = if api_version.contains('/') {
+        api_version
+    } else {
+        format!("/{api_version}")
+    };
+    // structured-merge-diff stops at the first undeclared field of each object it walks.
+    let mut parents = std::collections::HashSet::new();
+    let errors: Vec<String> = decoded
+        .unknown_fields
+        .iter()
+        .map(|f| minato_fieldmanager::schema_path(kind, obj, f))
+        .filter(|p| parents.insert(p.rsplit_once('.').map(|(a, _)| a.to_string())))
+        .map(|p| format!("{p}: field not declared in schema"))
+        .collect();
+    let body = match errors.as_slice() {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    Err(ApiError::new(
+        500,
+        "",
+        format!(
+            "failed to create typed patch object ({}/{}; {gv}, Kind={kind}): {body}",
+            meta::namespace(obj).unwrap_or(""),
+            meta::name(obj).unwrap_or(""),
+        ),
+    ))
+}
+
 /// Decodes an object, with its unknown fields worded as the strict decoder words them.
 fn decode_with_unknowns(entry: &Entry, obj: Value) -> ApiResult<(Value, Vec<String>)> {
     let info = &entry.info;
@@ -599,6 +653,8 @@ struct Strictness<'a> {
     fv: FieldValidation,
     /// For a PATCH other than an apply.
     patch: Option<PatchCheck<'a>>,
+    /// A server-side apply, which refuses unknown fields whatever `fv` says.
+    apply: bool,
 }
 
 struct PatchCheck<'a> {
@@ -801,7 +857,11 @@ pub(crate) async fn create_object(
     let fv = field_validation(query)?;
     let dry_run = query.dry_run()?;
     let mut warnings = Warnings::default();
-    let obj = decode_checked(entry, obj, fv, &mut warnings)?;
+    let obj = if applied {
+        decode_applied(entry, obj)?
+    } else {
+        decode_checked(entry, obj, fv, &mut warnings)?
+    };
     if info.namespaced && route.namespace.is_none() {
         return Err(ApiError::bad_request(
             "the namespace of the object must be given in the request path (/namespaces/<ns>/...)",
@@ -990,6 +1050,7 @@ fn prepare_update(
     }
     // Every hook below sees the storage version, as `old` is.
     let decoded = match &strict.patch {
+        None if strict.apply => decode_applied(entry, new)?,
         None => decode_checked(entry, new, strict.fv, warnings)?,
         Some(_) if strict.fv == FieldValidation::Ignore => decode_with_unknowns(entry, new)?.0,
         Some(p) => {
@@ -1229,6 +1290,7 @@ pub async fn write(
             }),
             _ => None,
         },
+        apply: is_apply,
     };
     for _attempt in 0..16 {
         let mut warnings = Warnings::default();

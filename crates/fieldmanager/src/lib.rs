@@ -20,6 +20,13 @@ use typed::Typed;
 
 pub use set::Set as FieldSet;
 
+/// Upstream's (structured-merge-diff's) path of a field of a `kind` object, from a decoder's
+/// dotted path into `obj`: `spec.template.spec.containers[0].foo` in a Deployment is
+/// `.spec.template.spec.containers[name="c"].foo`.
+pub fn schema_path(kind: &str, obj: &Value, dotted: &str) -> String {
+    Typed::new(kind).schema_path(obj, dotted)
+}
+
 /// The annotation client-side apply keeps its last configuration in.
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 

@@ -712,3 +712,26 @@ fn in_place_removal_matches_the_copying_differences() {
     assert!(recursive.has(&[f("status"), f("replicas")]));
     assert!(!recursive.has(&[f("metadata"), f("labels"), f("app")]));
 }
+
+#[test]
+fn schema_paths_name_keyed_items_by_their_keys() {
+    let d = serde_json::json!({"spec": {"template": {"spec": {
+        "containers": [{"name": "a"}, {"name": "c", "ports": [{"containerPort": 80}]}],
+        "args": ["x"]}}},
+        "metadata": {"labels": {"app.kubernetes.io/name": "x"}}});
+    let p = |dotted: &str| crate::schema_path("Deployment", &d, dotted);
+    assert_eq!(
+        p("spec.template.spec.containers[1].foo"),
+        ".spec.template.spec.containers[name=\"c\"].foo"
+    );
+    assert_eq!(
+        p("spec.template.spec.containers[1].ports[0].bar"),
+        ".spec.template.spec.containers[name=\"c\"].ports[containerPort=80,protocol=\"TCP\"].bar"
+    );
+    assert_eq!(p("bogus"), ".bogus");
+    assert_eq!(p("spec.unknown1"), ".spec.unknown1");
+    assert_eq!(
+        p("metadata.labels.app.kubernetes.io/name.x"),
+        ".metadata.labels.app.kubernetes.io/name.x"
+    );
+}

@@ -129,6 +129,56 @@ impl<'a> Typed<'a> {
         }
     }
 
+    /// Upstream's path of a field (`.spec.template.spec.containers[name="c"].foo`: keyed list
+    /// items by their keys, others by index), from a decoder's dotted path into `obj`
+    /// (`spec.template.spec.containers[0].foo`). Keys may hold dots: the longest key of the
+    /// map that fits is taken; a key `obj` lacks is taken up to the next `.` or `[`.
+    pub fn schema_path(&self, obj: &Value, dotted: &str) -> String {
+        let mut out = String::new();
+        let mut fpath: Vec<String> = Vec::new();
+        let mut cur = Some(obj);
+        let mut rest = dotted;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('[') {
+                let Some((num, after)) = r.split_once(']') else {
+                    out.push_str(rest);
+                    break;
+                };
+                let item = num
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| cur.and_then(|v| v.get(i)));
+                let lt = self.list_type(&fpath);
+                match item.map(|it| self.item_pe(&lt, it)) {
+                    Some(Ok(pe)) => out.push_str(&pe.to_string()),
+                    _ => out.push_str(&format!("[{num}]")),
+                }
+                cur = item;
+                rest = after;
+                continue;
+            }
+            let r = rest.strip_prefix('.').unwrap_or(rest);
+            let fits = |k: &&String| {
+                r.starts_with(k.as_str())
+                    && matches!(r[k.len()..].chars().next(), None | Some('.' | '['))
+            };
+            let key = cur
+                .and_then(Value::as_object)
+                .and_then(|m| m.keys().filter(fits).max_by_key(|k| k.len()).cloned())
+                .unwrap_or_else(|| r.split(['.', '[']).next().unwrap_or_default().to_string());
+            if key.is_empty() {
+                out.push_str(r);
+                break;
+            }
+            out.push('.');
+            out.push_str(&key);
+            cur = cur.and_then(|v| v.get(&key));
+            rest = &r[key.len()..];
+            fpath.push(key);
+        }
+        out
+    }
+
     /// The path element of a list item: its key fields, or its value for sets.
     fn item_pe(&self, lt: &ListType, item: &Value) -> Result<PathElement, String> {
         match lt {
