@@ -18,6 +18,13 @@
 //!   the control plane's own network than every node: the NoExecute taints are removed and no
 //!   pod is evicted until a node is Ready again ([`fully_disrupted`]; upstream's "master
 //!   disruption mode"). The NoSchedule taints stay.
+//! * **Eviction rate.** NoExecute taints go on newly not-Ready nodes at a limited rate per
+//!   zone (topology region and zone labels), as upstream's tainting queue: `eviction_rate`
+//!   nodes per second (burst 1). A zone with more than two nodes not Ready that are at least
+//!   `unhealthy_zone_threshold` of it is partially disrupted: its rate drops to
+//!   `secondary_eviction_rate` if it has more than `large_cluster_size_threshold` nodes, else
+//!   to nothing ([`zone_state`], [`zone_rate`]). A zone with no node Ready, while another
+//!   zone has one, keeps the normal rate.
 //! * **Eviction.** A pod bound to a node with a NoExecute taint it does not tolerate is
 //!   deleted at once; one tolerating every such taint is deleted `tolerationSeconds` after the
 //!   taint's `timeAdded` (the smallest deadline over the taints), never if no matching
@@ -69,7 +76,7 @@ pub const MESSAGE_NEVER_UPDATED: &str = "Kubelet never posted node status.";
 const PRESSURE_CONDITIONS: [&str; 3] = ["MemoryPressure", "DiskPressure", "PIDPressure"];
 
 /// Timing of the controller; `Default` is upstream's.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeLifecycleConfig {
     /// How often every node is re-examined even without a change (`--node-monitor-period`).
     pub monitor_period: Duration,
@@ -78,6 +85,16 @@ pub struct NodeLifecycleConfig {
     pub grace_period: Duration,
     /// How long a new node may go without ever posting Ready (`--node-startup-grace-period`).
     pub startup_grace_period: Duration,
+    /// Nodes per second that get NoExecute taints in a healthy zone (`--node-eviction-rate`).
+    pub eviction_rate: f64,
+    /// The same in a partially disrupted large zone (`--secondary-node-eviction-rate`).
+    pub secondary_eviction_rate: f64,
+    /// Zones of at most this many nodes stop tainting when partially disrupted
+    /// (`--large-cluster-size-threshold`).
+    pub large_cluster_size_threshold: usize,
+    /// The share of not-Ready nodes (with more than two) that makes a zone partially
+    /// disrupted (`--unhealthy-zone-threshold`).
+    pub unhealthy_zone_threshold: f64,
 }
 
 impl Default for NodeLifecycleConfig {
@@ -86,6 +103,10 @@ impl Default for NodeLifecycleConfig {
             monitor_period: Duration::from_secs(5),
             grace_period: Duration::from_secs(40),
             startup_grace_period: Duration::from_secs(60),
+            eviction_rate: 0.1,
+            secondary_eviction_rate: 0.01,
+            large_cluster_size_threshold: 50,
+            unhealthy_zone_threshold: 0.55,
         }
     }
 }
@@ -258,12 +279,146 @@ pub fn fully_disrupted<'a>(ready: impl IntoIterator<Item = Option<&'a str>>) -> 
     any
 }
 
+/// A node's zone as upstream keys it: its `topology.kubernetes.io/region` and `zone` labels
+/// (empty for nodes without them, which then share one zone).
+pub fn zone_key(node: &Node) -> String {
+    let labels = node.metadata.labels.as_ref();
+    let get = |k: &str| {
+        labels
+            .and_then(|l| l.get(k))
+            .map(String::as_str)
+            .unwrap_or("")
+    };
+    let (region, zone) = (
+        get("topology.kubernetes.io/region"),
+        get("topology.kubernetes.io/zone"),
+    );
+    if region.is_empty() && zone.is_empty() {
+        String::new()
+    } else {
+        format!("{region}:\x00:{zone}")
+    }
+}
+
+/// Health of a zone (upstream's `ComputeZoneState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoneState {
+    Normal,
+    /// More than two nodes, and at least the unhealthy share, not Ready.
+    PartialDisruption,
+    /// No node Ready.
+    FullDisruption,
+}
+
+/// The state of a zone from its nodes' Ready statuses.
+pub fn zone_state<'a>(
+    ready: impl IntoIterator<Item = Option<&'a str>>,
+    unhealthy_threshold: f64,
+) -> ZoneState {
+    let (mut ready_nodes, mut not_ready) = (0usize, 0usize);
+    for r in ready {
+        if r == Some("True") {
+            ready_nodes += 1;
+        } else {
+            not_ready += 1;
+        }
+    }
+    if ready_nodes == 0 && not_ready > 0 {
+        ZoneState::FullDisruption
+    } else if not_ready > 2
+        && not_ready as f64 / (not_ready + ready_nodes) as f64 >= unhealthy_threshold
+    {
+        ZoneState::PartialDisruption
+    } else {
+        ZoneState::Normal
+    }
+}
+
+/// Nodes per second a zone of `size` nodes in `state` may taint NoExecute.
+pub fn zone_rate(state: ZoneState, size: usize, cfg: &NodeLifecycleConfig) -> f64 {
+    match state {
+        ZoneState::Normal | ZoneState::FullDisruption => cfg.eviction_rate,
+        ZoneState::PartialDisruption if size > cfg.large_cluster_size_threshold => {
+            cfg.secondary_eviction_rate
+        }
+        ZoneState::PartialDisruption => 0.0,
+    }
+}
+
+/// A token bucket of burst 1: how fast a zone's nodes get NoExecute taints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaintLimiter {
+    qps: f64,
+    tokens: f64,
+    last: Timestamp,
+}
+
+impl TaintLimiter {
+    /// A full bucket.
+    pub fn new(qps: f64, now: Timestamp) -> Self {
+        TaintLimiter {
+            qps,
+            tokens: 1.0,
+            last: now,
+        }
+    }
+
+    /// Changes the rate; a new rate starts with a full bucket, as upstream swaps limiters.
+    pub fn set_rate(&mut self, qps: f64, now: Timestamp) {
+        if qps != self.qps {
+            *self = TaintLimiter::new(qps, now);
+        }
+    }
+
+    /// Takes a token if one is there; else says when the next one comes (`None`: never, at
+    /// a rate of zero).
+    pub fn try_take(&mut self, now: Timestamp) -> Result<(), Option<Timestamp>> {
+        if self.qps <= 0.0 {
+            return Err(None);
+        }
+        let elapsed = now.duration_since(self.last).as_secs_f64().max(0.0);
+        self.tokens = (self.tokens + elapsed * self.qps).min(1.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = (1.0 - self.tokens) / self.qps;
+        Err(now.checked_add(SignedDuration::from_secs_f64(wait)).ok())
+    }
+}
+
+/// Whether `node` is to get a NoExecute taint it has none of yet (not Ready, and no
+/// unreachable/not-ready NoExecute taint): the step the zone's rate limits.
+pub fn needs_first_no_execute(node: &Node, disrupted: bool) -> bool {
+    if disrupted || !matches!(ready_status(node), Some(s) if s != "True") {
+        return false;
+    }
+    !node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .is_some_and(|ts| {
+            ts.iter().any(|t| {
+                t.effect == NO_EXECUTE && (t.key == TAINT_UNREACHABLE || t.key == TAINT_NOT_READY)
+            })
+        })
+}
+
 /// The taints `node` should carry given its Ready condition, or `None` when they are right
 /// already. Other taints are kept as they are; a wanted taint already present keeps its
 /// `timeAdded`; new NoExecute taints get `timeAdded = now`. A node without a Ready condition
 /// is left alone (the health check marks it Unknown first). During a master disruption
-/// (`disrupted`) the unreachable/not-ready NoExecute taints are removed instead.
-pub fn desired_taints(node: &Node, now: Timestamp, disrupted: bool) -> Option<Vec<Taint>> {
+/// (`disrupted`) the unreachable/not-ready NoExecute taints are removed instead. With
+/// `no_execute_allowed` false (its zone's rate says not yet) a node without a NoExecute taint
+/// of ours gets none; one that has one still swaps it when its Ready status changes.
+pub fn desired_taints(
+    node: &Node,
+    now: Timestamp,
+    disrupted: bool,
+    no_execute_allowed: bool,
+) -> Option<Vec<Taint>> {
+    let withhold = !no_execute_allowed && needs_first_no_execute(node, disrupted);
     let want_key = match ready_status(node)? {
         "True" => None,
         "False" => Some(TAINT_NOT_READY),
@@ -296,7 +451,7 @@ pub fn desired_taints(node: &Node, now: Timestamp, disrupted: bool) -> Option<Ve
     }
     if let Some(key) = want_key {
         for effect in [NO_EXECUTE, NO_SCHEDULE] {
-            if disrupted && effect == NO_EXECUTE {
+            if (disrupted || withhold) && effect == NO_EXECUTE {
                 continue;
             }
             if !out.iter().any(|t| t.key == key && t.effect == effect) {
@@ -442,6 +597,8 @@ struct Ctx {
     mark_pods: HashSet<String>,
     /// Every node was not Ready at the last pass (master disruption mode).
     disrupted: bool,
+    /// Each zone's state at the last pass, and its NoExecute tainting rate.
+    zones: HashMap<String, (ZoneState, TaintLimiter)>,
 }
 
 /// Runs the node lifecycle controller with upstream's timing until a watch ends.
@@ -529,6 +686,7 @@ pub async fn run_node_lifecycle_controller_with(
         evicted: HashSet::new(),
         mark_pods: HashSet::new(),
         disrupted: false,
+        zones: HashMap::new(),
     };
     let work = async {
         let _ = ctx.nodes.wait_until_ready().await;
@@ -577,13 +735,18 @@ impl Ctx {
             })
             .collect();
         // Each node's Ready status once this pass has marked the silent ones Unknown.
-        let disrupted =
-            fully_disrupted(nodes.iter().zip(&leases).map(|(n, l)| {
-                match node_health(n, l.as_deref(), now, &self.cfg) {
+        let statuses: Vec<Option<&str>> = nodes
+            .iter()
+            .zip(&leases)
+            .map(
+                |(n, l)| match node_health(n, l.as_deref(), now, &self.cfg) {
                     Health::MarkUnknown { .. } => Some("Unknown"),
                     _ => ready_status(n),
-                }
-            }));
+                },
+            )
+            .collect();
+        let disrupted = fully_disrupted(statuses.iter().copied());
+        self.update_zones(&nodes, &statuses, now);
         if disrupted != self.disrupted {
             if disrupted {
                 tracing::warn!("every node is not Ready: entering master disruption mode (NoExecute taints removed, no evictions)");
@@ -594,7 +757,11 @@ impl Ctx {
         }
         for (node, lease) in nodes.iter().zip(&leases) {
             let name = node.name_any();
-            let node = match self.sync_node(node, lease.as_deref(), now, disrupted).await {
+            let zone = zone_key(node);
+            let node = match self
+                .sync_node(node, lease.as_deref(), now, disrupted, &zone)
+                .await
+            {
                 Ok((node, recheck, went_not_ready)) => {
                     if went_not_ready {
                         self.mark_pods.insert(name.clone());
@@ -676,6 +843,29 @@ impl Ctx {
         self.until(next)
     }
 
+    /// Recomputes each zone's state and sets its tainting rate (upstream's
+    /// `handleDisruption`, for the zones that are not all down together).
+    fn update_zones(&mut self, nodes: &[Arc<Node>], statuses: &[Option<&str>], now: Timestamp) {
+        let mut by_zone: HashMap<String, Vec<Option<&str>>> = HashMap::new();
+        for (n, st) in nodes.iter().zip(statuses) {
+            by_zone.entry(zone_key(n)).or_default().push(*st);
+        }
+        self.zones.retain(|z, _| by_zone.contains_key(z));
+        for (zone, sts) in by_zone {
+            let state = zone_state(sts.iter().copied(), self.cfg.unhealthy_zone_threshold);
+            let rate = zone_rate(state, sts.len(), &self.cfg);
+            let entry = self
+                .zones
+                .entry(zone.clone())
+                .or_insert_with(|| (state, TaintLimiter::new(rate, now)));
+            if entry.0 != state {
+                tracing::info!(zone = %zone.replace('\0', ""), from = ?entry.0, to = ?state, rate, "zone state changed");
+                entry.0 = state;
+            }
+            entry.1.set_rate(rate, now);
+        }
+    }
+
     /// How long to sleep until `next`, or the monitor period when nothing is due.
     fn until(&self, next: Option<Timestamp>) -> Duration {
         next.and_then(|n| n.duration_since(Timestamp::now()).try_into().ok())
@@ -686,11 +876,12 @@ impl Ctx {
     /// Marks the node Unknown if it went silent and sets its taints; returns the node as
     /// written and when its heartbeat would go stale.
     async fn sync_node<'a>(
-        &self,
+        &mut self,
         node: &'a Node,
         lease: Option<&Lease>,
         now: Timestamp,
         disrupted: bool,
+        zone: &str,
     ) -> Result<(std::borrow::Cow<'a, Node>, Option<Timestamp>, bool), Error> {
         let api: Api<Node> = Api::all(self.client.clone());
         let name = node.name_any();
@@ -725,7 +916,20 @@ impl Ctx {
                 }
             }
         }
-        if let Some(taints) = desired_taints(&node, now, disrupted) {
+        // The zone's rate decides when a node first gets a NoExecute taint; until then it
+        // gets the NoSchedule one only, and is looked at again when the next token is due.
+        let mut allowed = true;
+        if needs_first_no_execute(&node, disrupted) {
+            if let Some((_, limiter)) = self.zones.get_mut(zone) {
+                if let Err(at) = limiter.try_take(now) {
+                    allowed = false;
+                    if let Some(at) = at {
+                        recheck = Some(recheck.map_or(at, |r: Timestamp| r.min(at)));
+                    }
+                }
+            }
+        }
+        if let Some(taints) = desired_taints(&node, now, disrupted, allowed) {
             let patch = json!({
                 "metadata": {"resourceVersion": node.resource_version()},
                 "spec": {"taints": taints},
@@ -846,6 +1050,7 @@ mod tests {
             monitor_period: Duration::from_secs(1),
             grace_period: Duration::from_secs(40),
             startup_grace_period: Duration::from_secs(60),
+            ..Default::default()
         }
     }
 
@@ -1002,7 +1207,7 @@ mod tests {
         let other = taint("dedicated", NO_SCHEDULE, None);
         // Unknown: unreachable NoExecute (with timeAdded) and NoSchedule; others kept.
         let n = node(Some(("Unknown", 0)), vec![other.clone()]);
-        let t = desired_taints(&n, ts(5), false).unwrap();
+        let t = desired_taints(&n, ts(5), false, true).unwrap();
         assert_eq!(
             t,
             vec![
@@ -1013,11 +1218,11 @@ mod tests {
         );
         // Already right: no write, and timeAdded is not refreshed.
         let n = node(Some(("Unknown", 0)), t.clone());
-        assert_eq!(desired_taints(&n, ts(99), false), None);
+        assert_eq!(desired_taints(&n, ts(99), false, true), None);
         // False: swap unreachable for not-ready.
         let n = node(Some(("False", 0)), t.clone());
         assert_eq!(
-            desired_taints(&n, ts(7), false).unwrap(),
+            desired_taints(&n, ts(7), false, true).unwrap(),
             vec![
                 other.clone(),
                 taint(TAINT_NOT_READY, NO_EXECUTE, Some(7)),
@@ -1027,13 +1232,16 @@ mod tests {
         // True: both removed.
         let n = node(Some(("True", 0)), t);
         assert_eq!(
-            desired_taints(&n, ts(9), false).unwrap(),
+            desired_taints(&n, ts(9), false, true).unwrap(),
             vec![other.clone()]
         );
         let n = node(Some(("True", 0)), vec![other]);
-        assert_eq!(desired_taints(&n, ts(9), false), None);
+        assert_eq!(desired_taints(&n, ts(9), false, true), None);
         // No Ready condition yet: left alone.
-        assert_eq!(desired_taints(&node(None, vec![]), ts(9), false), None);
+        assert_eq!(
+            desired_taints(&node(None, vec![]), ts(9), false, true),
+            None
+        );
     }
 
     #[test]
@@ -1136,7 +1344,7 @@ mod tests {
             c.status = "True".into();
         }
         n.spec.get_or_insert_with(Default::default).unschedulable = Some(true);
-        let taints = desired_taints(&n, ts(5), false).unwrap();
+        let taints = desired_taints(&n, ts(5), false, true).unwrap();
         let keys: Vec<(&str, &str)> = taints
             .iter()
             .map(|t| (t.key.as_str(), t.effect.as_str()))
@@ -1159,7 +1367,7 @@ mod tests {
         {
             c.status = "False".into();
         }
-        assert_eq!(desired_taints(&n, ts(6), false).unwrap(), vec![]);
+        assert_eq!(desired_taints(&n, ts(6), false, true).unwrap(), vec![]);
     }
 
     #[test]
@@ -1210,7 +1418,7 @@ mod tests {
         // A node going Unknown during a disruption gets only the NoSchedule taint …
         let n = node(Some(("Unknown", 0)), vec![other.clone()]);
         assert_eq!(
-            desired_taints(&n, ts(5), true).unwrap(),
+            desired_taints(&n, ts(5), true, true).unwrap(),
             vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)]
         );
         // … and one already tainted loses its NoExecute taint.
@@ -1221,7 +1429,7 @@ mod tests {
         ];
         let n = node(Some(("Unknown", 0)), tainted.clone());
         assert_eq!(
-            desired_taints(&n, ts(5), true).unwrap(),
+            desired_taints(&n, ts(5), true, true).unwrap(),
             vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)]
         );
         // Out of the disruption, NoExecute comes back with a fresh timeAdded.
@@ -1230,12 +1438,93 @@ mod tests {
             vec![other.clone(), taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)],
         );
         assert_eq!(
-            desired_taints(&n, ts(30), false).unwrap(),
+            desired_taints(&n, ts(30), false, true).unwrap(),
             vec![
                 other,
                 taint(TAINT_UNREACHABLE, NO_SCHEDULE, None),
                 taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(30)),
             ]
         );
+    }
+
+    #[test]
+    fn zones_are_partially_disrupted_past_two_nodes_and_the_threshold() {
+        let st = |ready: usize, not: usize| {
+            let v: Vec<Option<&str>> = std::iter::repeat_n(Some("True"), ready)
+                .chain(std::iter::repeat_n(Some("Unknown"), not))
+                .collect();
+            zone_state(v, 0.55)
+        };
+        assert_eq!(st(3, 0), ZoneState::Normal);
+        // Two down are never a disruption, whatever their share.
+        assert_eq!(st(0, 2), ZoneState::FullDisruption);
+        assert_eq!(st(1, 2), ZoneState::Normal);
+        assert_eq!(st(2, 3), ZoneState::PartialDisruption);
+        assert_eq!(st(3, 3), ZoneState::Normal);
+        assert_eq!(st(0, 0), ZoneState::Normal);
+        let cfg = NodeLifecycleConfig::default();
+        assert_eq!(zone_rate(ZoneState::Normal, 5, &cfg), 0.1);
+        assert_eq!(zone_rate(ZoneState::FullDisruption, 5, &cfg), 0.1);
+        // Small zones stop tainting when partially disrupted; large ones slow down.
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 50, &cfg), 0.0);
+        assert_eq!(zone_rate(ZoneState::PartialDisruption, 51, &cfg), 0.01);
+    }
+
+    #[test]
+    fn zone_keys_come_from_topology_labels() {
+        let mut n = node(None, vec![]);
+        assert_eq!(zone_key(&n), "");
+        n.metadata.labels = Some(
+            [
+                (
+                    "topology.kubernetes.io/region".to_string(),
+                    "r1".to_string(),
+                ),
+                ("topology.kubernetes.io/zone".to_string(), "z1".to_string()),
+            ]
+            .into(),
+        );
+        assert_eq!(zone_key(&n), "r1:\x00:z1");
+    }
+
+    #[test]
+    fn the_limiter_lets_one_node_through_per_period() {
+        let mut l = TaintLimiter::new(0.1, ts(0));
+        assert_eq!(l.try_take(ts(0)), Ok(()));
+        assert_eq!(l.try_take(ts(1)), Err(Some(ts(10))));
+        assert_eq!(l.try_take(ts(10)), Ok(()));
+        // A new rate starts full; the same rate keeps the bucket.
+        l.set_rate(0.1, ts(11));
+        assert!(l.try_take(ts(11)).is_err());
+        l.set_rate(0.5, ts(11));
+        assert_eq!(l.try_take(ts(11)), Ok(()));
+        l.set_rate(0.0, ts(12));
+        assert_eq!(l.try_take(ts(100)), Err(None));
+    }
+
+    #[test]
+    fn a_withheld_node_gets_no_schedule_only_and_swaps_taints_it_has() {
+        let n = node(Some(("Unknown", 0)), vec![]);
+        assert!(needs_first_no_execute(&n, false));
+        assert!(!needs_first_no_execute(&n, true));
+        assert_eq!(
+            desired_taints(&n, ts(5), false, false).unwrap(),
+            vec![taint(TAINT_UNREACHABLE, NO_SCHEDULE, None)]
+        );
+        // Tainted not-ready before, unreachable now: swapped at once, not rate limited.
+        let n = node(
+            Some(("Unknown", 0)),
+            vec![taint(TAINT_NOT_READY, NO_EXECUTE, Some(1))],
+        );
+        assert!(!needs_first_no_execute(&n, false));
+        let t = desired_taints(&n, ts(5), false, false).unwrap();
+        assert!(
+            t.contains(&taint(TAINT_UNREACHABLE, NO_EXECUTE, Some(5))),
+            "{t:?}"
+        );
+        assert!(!needs_first_no_execute(
+            &node(Some(("True", 0)), vec![]),
+            false
+        ));
     }
 }

@@ -239,6 +239,7 @@ async fn silent_node_is_tainted_and_its_pods_evicted_by_toleration() {
         monitor_period: Duration::from_millis(500),
         grace_period: Duration::from_secs(3),
         startup_grace_period: Duration::from_secs(3),
+        ..Default::default()
     };
     let controller = tokio::spawn(run_node_lifecycle_controller_with(client.clone(), cfg));
 
@@ -363,4 +364,102 @@ async fn silent_node_is_tainted_and_its_pods_evicted_by_toleration() {
     assert!(!controller.is_finished(), "controller ended early");
     controller.abort();
     keep_n3.abort();
+}
+
+fn no_execute_added(node: &Node) -> Option<Timestamp> {
+    taints(node)
+        .into_iter()
+        .find(|t| t.key == TAINT_UNREACHABLE && t.effect == NO_EXECUTE)
+        .and_then(|t| t.time_added.map(|t| t.0))
+}
+
+/// NoExecute taints go on at the zone's rate, and a small zone with more than two nodes and
+/// over 55% of them down stops tainting NoExecute (its pods stay) until it recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_taint_at_their_rate_and_stop_when_partially_disrupted() {
+    let server = start().await;
+    let client = server.client.clone();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
+    let names = ["z1", "z2", "z3", "z4", "z5"];
+    for n in names {
+        register_node(&nodes, n, ready("True", "KubeletReady"), vec![]).await;
+        renew(&leases, n).await;
+    }
+    // The test plays the kubelets: the nodes in `alive` renew their leases.
+    let alive = std::sync::Arc::new(std::sync::Mutex::new(names.to_vec()));
+    let heartbeats = {
+        let (leases, alive) = (leases.clone(), alive.clone());
+        tokio::spawn(async move {
+            loop {
+                let now: Vec<&str> = alive.lock().unwrap().clone();
+                for n in now {
+                    renew(&leases, n).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+    let cfg = NodeLifecycleConfig {
+        monitor_period: Duration::from_millis(300),
+        grace_period: Duration::from_secs(3),
+        startup_grace_period: Duration::from_secs(3),
+        eviction_rate: 0.5,
+        ..Default::default()
+    };
+    let controller = tokio::spawn(run_node_lifecycle_controller_with(client.clone(), cfg));
+    let stop = |n: &str| alive.lock().unwrap().retain(|a| *a != n);
+
+    // Two of five down: a normal zone, tainted one node per 2 s.
+    stop("z1");
+    stop("z2");
+    wait_for("z1 and z2 NoExecute", || async {
+        let (a, b) = (
+            nodes.get("z1").await.unwrap(),
+            nodes.get("z2").await.unwrap(),
+        );
+        no_execute_added(&a).is_some() && no_execute_added(&b).is_some()
+    })
+    .await;
+    let a = no_execute_added(&nodes.get("z1").await.unwrap()).unwrap();
+    let b = no_execute_added(&nodes.get("z2").await.unwrap()).unwrap();
+    let apart = a.duration_since(b).abs();
+    assert!(
+        apart >= SignedDuration::from_secs(1),
+        "tainted {apart:?} apart, not one per 2 s"
+    );
+
+    // Three of five down: partial disruption in a small zone, no more NoExecute taints.
+    stop("z3");
+    wait_for("z3 unreachable (NoSchedule)", || async {
+        has_taint(
+            &nodes.get("z3").await.unwrap(),
+            TAINT_UNREACHABLE,
+            NO_SCHEDULE,
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        !has_taint(
+            &nodes.get("z3").await.unwrap(),
+            TAINT_UNREACHABLE,
+            NO_EXECUTE
+        ),
+        "a partially disrupted small zone tainted NoExecute"
+    );
+
+    // z1 is back: two of five down again, and z3 gets its NoExecute taint.
+    alive.lock().unwrap().push("z1");
+    post_condition(&nodes, "z1", ready("True", "KubeletReady")).await;
+    wait_for("z3 NoExecute once the zone recovered", || async {
+        has_taint(
+            &nodes.get("z3").await.unwrap(),
+            TAINT_UNREACHABLE,
+            NO_EXECUTE,
+        )
+    })
+    .await;
+    controller.abort();
+    heartbeats.abort();
 }

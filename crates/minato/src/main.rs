@@ -198,6 +198,20 @@ struct ServerArgs {
     /// (upstream's --node-monitor-grace-period), in seconds.
     #[arg(long, default_value_t = 40)]
     node_monitor_grace_period: u64,
+    /// Nodes per second that get NoExecute taints (and so lose their pods) in a healthy zone
+    /// (upstream's --node-eviction-rate).
+    #[arg(long, default_value_t = 0.1)]
+    node_eviction_rate: f64,
+    /// The same in a partially disrupted zone larger than --large-cluster-size-threshold
+    /// (upstream's --secondary-node-eviction-rate).
+    #[arg(long, default_value_t = 0.01)]
+    secondary_node_eviction_rate: f64,
+    /// Zones of at most this many nodes evict nothing while partially disrupted.
+    #[arg(long, default_value_t = 50)]
+    large_cluster_size_threshold: usize,
+    /// Share of not-Ready nodes (more than two) that makes a zone partially disrupted.
+    #[arg(long, default_value_t = 0.55)]
+    unhealthy_zone_threshold: f64,
     /// Do not run the scheduler in this process (run `minato scheduler` instead).
     #[arg(long)]
     no_scheduler: bool,
@@ -314,6 +328,10 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         config.root_ca = Some(ca.clone());
         config.node_lifecycle.grace_period =
             std::time::Duration::from_secs(args.node_monitor_grace_period);
+        config.node_lifecycle.eviction_rate = args.node_eviction_rate;
+        config.node_lifecycle.secondary_eviction_rate = args.secondary_node_eviction_rate;
+        config.node_lifecycle.large_cluster_size_threshold = args.large_cluster_size_threshold;
+        config.node_lifecycle.unhealthy_zone_threshold = args.unhealthy_zone_threshold;
         tokio::spawn(async move {
             supervise("controllers", kubeconfig, move |c| {
                 let config = config.clone();
