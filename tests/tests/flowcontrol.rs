@@ -503,3 +503,50 @@ spec:
         "{cells:?}"
     );
 }
+
+/// The scheduler, the controllers and simulated nodes in the server's process talk to it with
+/// identities of their own, as upstream's do, and fair queuing classifies them as it would
+/// upstream's: workload-high for the scheduler and controllers, system and node-high for nodes.
+#[test]
+fn in_process_components_have_upstreams_identities_and_levels() {
+    let s = Server::start_with(&["--simulated-nodes", "1"]);
+    for (file, user) in [
+        ("scheduler.kubeconfig", "system:kube-scheduler"),
+        (
+            "controller-manager.kubeconfig",
+            "system:kube-controller-manager",
+        ),
+        ("simulated-nodes.kubeconfig", "system:node:minato-simulator"),
+    ] {
+        let kubeconfig = s.dir.path().join(file);
+        let out = std::process::Command::new("kubectl")
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("kubectl");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), user, "{file}");
+    }
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/web",
+        "--timeout=60s",
+    ]);
+    // Column 6 is DispatchedRequests.
+    for level in ["workload-high", "system", "node-high"] {
+        let dispatched: u64 = level_counters(&s, level)[6].parse().expect("a count");
+        assert!(dispatched > 0, "nothing dispatched at {level}");
+    }
+}

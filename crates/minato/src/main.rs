@@ -298,6 +298,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     // (and signs its serving certificate with it); the controllers publish it.
     let (ca_path, ca_key_path) = minato_apiserver::pki::ca_files(&args.data_dir);
     let ca = std::fs::read_to_string(&ca_path).context("cannot read the cluster CA")?;
+    // Each in-process component talks to the API server as its upstream counterpart does,
+    // with a certificate of its own, so API Priority and Fairness classifies its requests as
+    // upstream's (workload-high for the scheduler and controllers, system for nodes) instead
+    // of exempting them as the admin's.
+    let component = |stem: &str, cn: &str, orgs: &[&str]| {
+        component_kubeconfig(&args.data_dir, &running.kubeconfig, stem, cn, orgs)
+    };
     if !args.no_agent {
         let ca_key =
             std::fs::read_to_string(&ca_key_path).context("cannot read the cluster CA key")?;
@@ -308,7 +315,11 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             Some(&ca_key),
             Some(args.service_cidr.clone()),
         )?;
-        let kubeconfig = running.kubeconfig.clone();
+        let kubeconfig = component(
+            "node",
+            &format!("system:node:{}", agent.node_name),
+            &["system:nodes"],
+        )?;
         tokio::spawn(async move {
             supervise("node agent", kubeconfig, move |c| {
                 let agent = agent.clone();
@@ -322,7 +333,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         });
     }
     if !args.no_controllers {
-        let kubeconfig = running.kubeconfig.clone();
+        let kubeconfig = component("controller-manager", "system:kube-controller-manager", &[])?;
         let mut config = minato_controllers::ControllerConfig::default();
         config.node_ipam.cluster_cidr = args.node.cluster_cidr.clone();
         config.root_ca = Some(ca.clone());
@@ -345,7 +356,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         });
     }
     if args.simulated_nodes > 0 {
-        let kubeconfig = running.kubeconfig.clone();
+        // One identity for every simulated node, in the nodes' group (upstream's hollow nodes
+        // have one each).
+        let kubeconfig = component(
+            "simulated-nodes",
+            "system:node:minato-simulator",
+            &["system:nodes"],
+        )?;
         let config = minato_simulator::SimConfig::with_nodes(args.simulated_nodes);
         tokio::spawn(async move {
             supervise("simulated nodes", kubeconfig, move |c| {
@@ -360,7 +377,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         });
     }
     if !args.no_scheduler {
-        let kubeconfig = running.kubeconfig.clone();
+        let kubeconfig = component("scheduler", "system:kube-scheduler", &[])?;
         tokio::spawn(async move {
             supervise("scheduler", kubeconfig, |c| async move {
                 minato_scheduler::run(c, Default::default())
@@ -552,6 +569,48 @@ async fn kube_config(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Confi
         .await
         .context("the kubeconfig does not describe a usable cluster")?;
     Ok(with_user_agent(config))
+}
+
+/// Writes `<data dir>/<stem>.kubeconfig`: the admin kubeconfig's cluster with a client
+/// certificate for `cn`/`orgs` signed by the cluster CA (made once, kept in `tls/`).
+fn component_kubeconfig(
+    data_dir: &std::path::Path,
+    admin_kubeconfig: &std::path::Path,
+    stem: &str,
+    cn: &str,
+    orgs: &[&str],
+) -> anyhow::Result<PathBuf> {
+    use base64::Engine;
+    let tls = data_dir.join("tls");
+    let (crt, key) = (
+        tls.join(format!("{stem}.crt")),
+        tls.join(format!("{stem}.key")),
+    );
+    let (ca_crt, ca_key) = minato_apiserver::pki::ca_files(data_dir);
+    let (cert, key) =
+        minato_apiserver::pki::issue_cert((&ca_crt, &ca_key), (&crt, &key), cn, orgs, &[], &[])
+            .with_context(|| format!("cannot make the {stem} client certificate"))?;
+    let mut kc = kube::config::Kubeconfig::read_from(admin_kubeconfig)
+        .context("cannot read the admin kubeconfig")?;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    for user in &mut kc.auth_infos {
+        if let Some(auth) = user.auth_info.as_mut() {
+            auth.client_certificate_data = Some(b64(&cert));
+            auth.client_key_data = Some(b64(&key).into());
+        }
+        user.name = cn.to_string();
+    }
+    for ctx in &mut kc.contexts {
+        if let Some(c) = ctx.context.as_mut() {
+            c.user = Some(cn.to_string());
+        }
+    }
+    let path = data_dir.join(format!("{stem}.kubeconfig"));
+    // JSON is YAML: kubectl and every client read it.
+    let yaml = serde_json::to_string_pretty(&kc).context("cannot write a kubeconfig")?;
+    minato_apiserver::pki::write_secret_file(&path, &yaml)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 /// Names a client as upstream's controller manager, so managedFields and events read the same.
