@@ -368,35 +368,15 @@ pub struct ResetConfig {
 /// sandboxes and volumes, the pod network (bridge, routes, firewall rules) and its cgroups
 /// (`minato reset`, and what the tests call after stopping a server).
 pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error> {
+    // Every step runs even when an earlier one failed, so that one stuck container does not
+    // leave the network, mounts and pod dirs behind; the first error is returned at the end.
+    let mut first_error: Option<Error> = None;
     let runtime_dir = cfg.data_dir.join("runtime");
     if runtime_dir.exists() {
-        let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
-            state_dir: runtime_dir,
-            runtime_binary: None,
-            cgroup_root: cfg.cgroup_root.clone(),
-            shim_binary,
-        })?;
-        let records = runtime.containers()?;
-        for r in &records {
-            if matches!(
-                r.state,
-                minato_runtime::ContainerState::Running { .. }
-                    | minato_runtime::ContainerState::Created
-            ) {
-                let _ = runtime.kill(&r.id, 9);
-            }
+        if let Err(e) = reset_containers(cfg, runtime_dir, shim_binary).await {
+            tracing::warn!(error = %e, "cannot remove every container");
+            first_error.get_or_insert(e);
         }
-        for r in &records {
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                runtime.wait_exited(&r.id),
-            )
-            .await;
-            if let Err(e) = runtime.remove_container(&r.id).await {
-                tracing::warn!(container = %r.id, error = %e, "cannot remove container");
-            }
-        }
-        runtime.remove_pod_cgroup(&cfg.cgroup_root)?;
     }
     let network_dir = cfg.data_dir.join("network");
     let net = minato_podnet::PodNetwork::open(minato_podnet::NetworkConfig {
@@ -415,9 +395,14 @@ pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error>
         service_cidr: cfg.service_cidr.clone(),
         ..Default::default()
     })?;
-    net.teardown_host()?;
+    if let Err(e) = net.teardown_host() {
+        tracing::warn!(error = %e, "cannot remove the pod network");
+        first_error.get_or_insert(e.into());
+    }
     for (dir, _) in statefs::TMPFS_DIRS {
-        statefs::unmount_tmpfs(&cfg.data_dir.join(dir))?;
+        if let Err(e) = statefs::unmount_tmpfs(&cfg.data_dir.join(dir)) {
+            first_error.get_or_insert(e);
+        }
     }
     if let Ok(pods) = std::fs::read_dir(cfg.data_dir.join("pods")) {
         for p in pods.flatten() {
@@ -426,5 +411,43 @@ pub async fn reset(cfg: &ResetConfig, shim_binary: PathBuf) -> Result<(), Error>
         }
     }
     let _ = std::fs::remove_dir_all(cfg.data_dir.join("pods"));
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Kills and removes every container. A container whose shim was still starting it when
+/// the agent stopped comes up a moment later, so containers are killed until none is left
+/// running (for at most 20 s) before they are removed.
+async fn reset_containers(
+    cfg: &ResetConfig,
+    runtime_dir: PathBuf,
+    shim_binary: PathBuf,
+) -> Result<(), Error> {
+    let runtime = minato_runtime::Runtime::new(minato_runtime::RuntimeConfig {
+        state_dir: runtime_dir,
+        runtime_binary: None,
+        cgroup_root: cfg.cgroup_root.clone(),
+        shim_binary,
+    })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let live: Vec<_> = runtime
+            .containers()?
+            .into_iter()
+            .filter(|r| !matches!(r.state, minato_runtime::ContainerState::Exited { .. }))
+            .collect();
+        if live.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        for r in &live {
+            let _ = runtime.kill(&r.id, 9);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for r in runtime.containers()? {
+        if let Err(e) = runtime.remove_container(&r.id).await {
+            tracing::warn!(container = %r.id, error = %e, "cannot remove container");
+        }
+    }
+    runtime.remove_pod_cgroup(&cfg.cgroup_root)?;
     Ok(())
 }
