@@ -577,12 +577,7 @@ fn decode_checked(
 /// the error is not an API status upstream).
 pub(crate) fn decode_applied(entry: &Entry, obj: Value) -> ApiResult<Value> {
     let info = &entry.info;
-    let decoded = entry.strategy.decode(obj).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{} in version \"{}\" cannot be handled as a {}: {}",
-            info.kind, info.version, info.kind, e.0
-        ))
-    })?;
+    let decoded = decode_typed(entry, obj)?;
     if decoded.unknown_fields.is_empty() {
         return Ok(decoded.object);
     }
@@ -627,8 +622,19 @@ pub(crate) fn decode_applied(entry: &Entry, obj: Value) -> ApiResult<Value> {
 
 /// Decodes an object, with its unknown fields worded as the strict decoder words them.
 fn decode_with_unknowns(entry: &Entry, obj: Value) -> ApiResult<(Value, Vec<String>)> {
+    let decoded = decode_typed(entry, obj)?;
+    let items = decoded
+        .unknown_fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    Ok((decoded.object, items))
+}
+
+/// The kind's strategy decodes an object; what it cannot decode is a 400 in upstream's words.
+fn decode_typed(entry: &Entry, obj: Value) -> ApiResult<minato_resources::strategy::Decoded> {
     let info = &entry.info;
-    let decoded = entry.strategy.decode(obj).map_err(|e| {
+    entry.strategy.decode(obj).map_err(|e| {
         let msg = e.0;
         // Strategies word their own messages when they know better; otherwise add upstream's prefix.
         if msg.contains("cannot be handled as") {
@@ -639,13 +645,7 @@ fn decode_with_unknowns(entry: &Entry, obj: Value) -> ApiResult<(Value, Vec<Stri
                 info.kind, info.version, info.kind
             ))
         }
-    })?;
-    let items = decoded
-        .unknown_fields
-        .iter()
-        .map(|f| format!("unknown field \"{f}\""))
-        .collect();
-    Ok((decoded.object, items))
+    })
 }
 
 /// How `prepare_update` treats what strict decoding finds.
